@@ -1,0 +1,630 @@
+//! The bootstrap configuration file (`conf/config.yaml`), in APISIX's shape.
+//!
+//! Only what strait implements is accepted: an unknown key or a bad value is
+//! rejected with the dotted path of the key and the reason, so a typo never
+//! silently falls back to a default. Defaults follow APISIX's
+//! `apisix/cli/config.lua` where the key exists there.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why a bootstrap configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file that was read.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The YAML is malformed or a key is unknown or has a bad value.
+    #[error("invalid configuration in {path}: {key}: {reason}")]
+    Invalid {
+        /// The file that was read.
+        path: PathBuf,
+        /// Dotted path of the offending key (`apisix.node_listen`), or `.` for the root.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The whole bootstrap file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct BootstrapConfig {
+    /// `apisix.*`: data-plane listeners and behaviour.
+    pub apisix: ApisixSection,
+    /// `nginx_config.*`: process-level knobs that strait maps onto its runtime.
+    pub nginx_config: NginxConfigSection,
+    /// `deployment.*`: role, config provider, etcd and admin settings.
+    pub deployment: DeploymentSection,
+    /// `plugins`: the enabled plugin names (used by the plugin runtime).
+    pub plugins: Option<Vec<String>>,
+    /// `plugin_attr`: per-plugin process-level attributes.
+    pub plugin_attr: serde_json::Map<String, serde_json::Value>,
+    /// `strait.*`: settings that have no APISIX equivalent.
+    pub strait: StraitSection,
+}
+
+/// `apisix.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApisixSection {
+    /// Proxy listeners (`9080`, `[9080, 9081]` or `[{ip, port}]`).
+    pub node_listen: ListenSpec,
+    /// Status API listener (`/status`, `/status/ready`).
+    pub status: StatusSection,
+    /// Router selection; only `radixtree_host_uri` is implemented.
+    pub router: RouterSection,
+    /// Whether the proxy listens on `[::]` as well when `node_listen` gives ports only.
+    pub enable_ipv6: bool,
+}
+
+impl Default for ApisixSection {
+    fn default() -> Self {
+        Self {
+            node_listen: ListenSpec::Port(9080),
+            status: StatusSection::default(),
+            router: RouterSection::default(),
+            enable_ipv6: false,
+        }
+    }
+}
+
+/// `apisix.status`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatusSection {
+    /// Address the status API binds to.
+    pub ip: IpAddr,
+    /// Port of the status API.
+    pub port: u16,
+}
+
+impl Default for StatusSection {
+    fn default() -> Self {
+        Self {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 7085,
+        }
+    }
+}
+
+/// `apisix.router`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterSection {
+    /// The HTTP router; strait implements `radixtree_host_uri` semantics.
+    pub http: RouterKind,
+}
+
+impl Default for RouterSection {
+    fn default() -> Self {
+        Self {
+            http: RouterKind::RadixtreeHostUri,
+        }
+    }
+}
+
+/// The supported HTTP routers.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RouterKind {
+    /// Host-first, then URI (APISIX's default since 3.2).
+    RadixtreeHostUri,
+}
+
+/// One or more listen addresses, as APISIX accepts them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ListenSpec {
+    /// A single port on all interfaces.
+    Port(u16),
+    /// Several ports or `{ip, port}` entries.
+    List(Vec<ListenEntry>),
+}
+
+/// One entry of a listen list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ListenEntry {
+    /// A port on all interfaces.
+    Port(u16),
+    /// An explicit address.
+    Addr(ListenAddr),
+}
+
+/// `{ip, port}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenAddr {
+    /// Address to bind; all interfaces when absent.
+    #[serde(default)]
+    pub ip: Option<IpAddr>,
+    /// Port to bind.
+    pub port: u16,
+}
+
+impl ListenSpec {
+    /// The socket addresses to bind.
+    pub fn addrs(&self, enable_ipv6: bool) -> Vec<SocketAddr> {
+        let any = |port: u16| {
+            let mut v = vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)];
+            if enable_ipv6 {
+                v.push(SocketAddr::new(
+                    IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+                    port,
+                ));
+            }
+            v
+        };
+        match self {
+            ListenSpec::Port(p) => any(*p),
+            ListenSpec::List(entries) => entries
+                .iter()
+                .flat_map(|e| match e {
+                    ListenEntry::Port(p) => any(*p),
+                    ListenEntry::Addr(a) => match a.ip {
+                        Some(ip) => vec![SocketAddr::new(ip, a.port)],
+                        None => any(a.port),
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `nginx_config.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NginxConfigSection {
+    /// Worker threads: `auto` (one per core) or a number.
+    pub worker_processes: WorkerCount,
+    /// Log level: `debug`, `info`, `notice`, `warn`, `error`.
+    pub error_log_level: LogLevel,
+    /// Grace period for in-flight requests on SIGTERM/SIGINT (`"240s"`, `"500ms"` or seconds).
+    pub worker_shutdown_timeout: DurationSpec,
+}
+
+impl Default for NginxConfigSection {
+    fn default() -> Self {
+        Self {
+            worker_processes: WorkerCount::Auto,
+            error_log_level: LogLevel::Warn,
+            worker_shutdown_timeout: DurationSpec(Duration::from_secs(240)),
+        }
+    }
+}
+
+/// `auto` or a positive count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerCount {
+    /// One worker thread per core.
+    Auto,
+    /// A fixed number of worker threads.
+    Fixed(usize),
+}
+
+impl<'de> Deserialize<'de> for WorkerCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(0) => Err(serde::de::Error::custom("must be `auto` or at least 1")),
+            Raw::N(n) => Ok(WorkerCount::Fixed(n as usize)),
+            Raw::S(s) if s == "auto" => Ok(WorkerCount::Auto),
+            Raw::S(s) => Err(serde::de::Error::custom(format!(
+                "must be `auto` or a positive number, got `{s}`"
+            ))),
+        }
+    }
+}
+
+/// Log levels in nginx's vocabulary.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Everything.
+    Debug,
+    /// Informational.
+    Info,
+    /// Notable events (mapped to info).
+    Notice,
+    /// Warnings.
+    Warn,
+    /// Errors only.
+    Error,
+}
+
+impl LogLevel {
+    /// The matching `tracing` filter directive.
+    pub fn as_filter(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info | LogLevel::Notice => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// A duration written as seconds (`30`) or with a unit (`"30s"`, `"500ms"`, `"2m"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationSpec(pub Duration);
+
+impl<'de> Deserialize<'de> for DurationSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(f64),
+            S(String),
+        }
+        let bad = |s: &str| {
+            serde::de::Error::custom(format!(
+                "expected seconds or a duration like `30s`, `500ms`, `2m`, got `{s}`"
+            ))
+        };
+        let secs = match Raw::deserialize(d)? {
+            Raw::N(n) => n,
+            Raw::S(s) => {
+                let t = s.trim();
+                let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+                    (n, 0.001)
+                } else if let Some(n) = t.strip_suffix('s') {
+                    (n, 1.0)
+                } else if let Some(n) = t.strip_suffix('m') {
+                    (n, 60.0)
+                } else {
+                    (t, 1.0)
+                };
+                num.trim().parse::<f64>().map_err(|_| bad(&s))? * mult
+            }
+        };
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(serde::de::Error::custom("must be a non-negative duration"));
+        }
+        Ok(DurationSpec(Duration::from_secs_f64(secs)))
+    }
+}
+
+/// `deployment.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeploymentSection {
+    /// `traditional` (data plane + admin) or `data_plane`.
+    pub role: Role,
+    /// Settings of the `traditional` role.
+    pub role_traditional: RoleSection,
+    /// Settings of the `data_plane` role.
+    pub role_data_plane: RoleSection,
+    /// Admin API settings (used by the Admin API).
+    pub admin: AdminSection,
+    /// etcd connection.
+    pub etcd: EtcdSection,
+}
+
+impl Default for DeploymentSection {
+    fn default() -> Self {
+        Self {
+            role: Role::Traditional,
+            role_traditional: RoleSection::default(),
+            role_data_plane: RoleSection::default(),
+            admin: AdminSection::default(),
+            etcd: EtcdSection::default(),
+        }
+    }
+}
+
+/// Deployment roles.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Data plane and Admin API in one process.
+    Traditional,
+    /// Data plane only.
+    DataPlane,
+}
+
+/// `deployment.role_*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoleSection {
+    /// Where configuration comes from.
+    pub config_provider: ConfigProvider,
+}
+
+impl Default for RoleSection {
+    fn default() -> Self {
+        Self {
+            config_provider: ConfigProvider::Etcd,
+        }
+    }
+}
+
+/// Configuration sources.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigProvider {
+    /// Watch etcd.
+    Etcd,
+    /// Read `conf/apisix.yaml` (standalone mode).
+    Yaml,
+}
+
+/// `deployment.admin.*` (consumed by the Admin API).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    /// Admin keys with their roles.
+    pub admin_key: Option<Vec<AdminKey>>,
+    /// Whether requests need a key.
+    pub admin_key_required: bool,
+    /// Admin listener.
+    pub admin_listen: ListenAddr,
+    /// CIDRs allowed to reach the Admin API.
+    pub allow_admin: Vec<String>,
+    /// Serve the dashboard at `/ui/`.
+    pub enable_admin_ui: bool,
+    /// Admin API version (`v3`).
+    pub admin_api_version: String,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        Self {
+            admin_key: None,
+            admin_key_required: true,
+            admin_listen: ListenAddr {
+                ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+                port: 9180,
+            },
+            allow_admin: vec!["127.0.0.0/24".to_string()],
+            enable_admin_ui: true,
+            admin_api_version: "v3".to_string(),
+        }
+    }
+}
+
+/// One admin key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminKey {
+    /// A label for the key.
+    pub name: String,
+    /// The secret; empty means "generate one at start".
+    pub key: String,
+    /// `admin` or `viewer`.
+    pub role: String,
+}
+
+/// `deployment.etcd.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EtcdSection {
+    /// etcd endpoints (`http://127.0.0.1:2379`).
+    pub host: Vec<String>,
+    /// Key prefix of every resource.
+    pub prefix: String,
+    /// Timeout of one etcd request, in seconds.
+    pub timeout: u64,
+    /// Base delay before re-syncing after an error, in seconds (jittered, doubled up to 30 s).
+    pub resync_delay: f64,
+    /// Optional user name for etcd authentication.
+    pub user: Option<String>,
+    /// Optional password for etcd authentication.
+    pub password: Option<String>,
+}
+
+impl Default for EtcdSection {
+    fn default() -> Self {
+        Self {
+            host: vec!["http://127.0.0.1:2379".to_string()],
+            prefix: "/apisix".to_string(),
+            timeout: 30,
+            resync_delay: 1.0,
+            user: None,
+            password: None,
+        }
+    }
+}
+
+/// `strait.*`: strait-only settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StraitSection {
+    /// Where the last good configuration is persisted, so a node can start while etcd is down.
+    /// Relative paths are resolved against the working directory. Empty disables it.
+    pub snapshot_file: PathBuf,
+    /// Request bodies up to this size are buffered before proxying so a failed attempt can be
+    /// retried on another node; larger or chunked bodies stream and retry only on connect errors.
+    pub retry_body_buffer_bytes: usize,
+}
+
+impl Default for StraitSection {
+    fn default() -> Self {
+        Self {
+            snapshot_file: PathBuf::from(".data/snapshot.json"),
+            retry_body_buffer_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl BootstrapConfig {
+    /// Read and validate a bootstrap file.
+    pub fn load(path: &Path) -> Result<BootstrapConfig, BootstrapError> {
+        let text = std::fs::read_to_string(path).map_err(|source| BootstrapError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse and validate bootstrap YAML; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<BootstrapConfig, BootstrapError> {
+        let invalid = |key: String, reason: String| BootstrapError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            reason,
+        };
+        // An empty file is a valid "all defaults" configuration.
+        if text.trim().is_empty() {
+            return Ok(BootstrapConfig::default());
+        }
+        let de = serde_yaml::Deserializer::from_str(text);
+        let cfg: BootstrapConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            invalid(key, e.into_inner().to_string())
+        })?;
+        cfg.check().map_err(|(k, r)| invalid(k.to_string(), r))?;
+        Ok(cfg)
+    }
+
+    /// Cross-field checks serde cannot express.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.apisix.node_listen.addrs(false).is_empty() {
+            return Err(("apisix.node_listen", "no listen address given".into()));
+        }
+        let etcd = &self.deployment.etcd;
+        if self.config_provider() == ConfigProvider::Etcd && etcd.host.is_empty() {
+            return Err((
+                "deployment.etcd.host",
+                "at least one endpoint is required".into(),
+            ));
+        }
+        for h in &etcd.host {
+            if h.starts_with("https://") {
+                return Err((
+                    "deployment.etcd.host",
+                    format!("`{h}`: etcd over TLS is not supported yet"),
+                ));
+            }
+        }
+        if !etcd.prefix.starts_with('/') || etcd.prefix.len() < 2 || etcd.prefix.ends_with('/') {
+            return Err((
+                "deployment.etcd.prefix",
+                format!("`{}` must start with `/` and not end with `/`", etcd.prefix),
+            ));
+        }
+        if etcd.timeout == 0 {
+            return Err((
+                "deployment.etcd.timeout",
+                "must be at least 1 second".into(),
+            ));
+        }
+        if !(etcd.resync_delay.is_finite() && etcd.resync_delay > 0.0) {
+            return Err((
+                "deployment.etcd.resync_delay",
+                "must be a positive number".into(),
+            ));
+        }
+        if let Some(keys) = &self.deployment.admin.admin_key {
+            for k in keys {
+                if k.role != "admin" && k.role != "viewer" {
+                    return Err((
+                        "deployment.admin.admin_key.role",
+                        format!("`{}` must be `admin` or `viewer`", k.role),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective configuration provider for the configured role.
+    pub fn config_provider(&self) -> ConfigProvider {
+        match self.deployment.role {
+            Role::Traditional => self.deployment.role_traditional.config_provider,
+            Role::DataPlane => self.deployment.role_data_plane.config_provider,
+        }
+    }
+
+    /// Number of proxy worker threads.
+    pub fn worker_threads(&self) -> usize {
+        match self.nginx_config.worker_processes {
+            WorkerCount::Fixed(n) => n,
+            WorkerCount::Auto => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<BootstrapConfig, BootstrapError> {
+        BootstrapConfig::parse(s, Path::new("config.yaml"))
+    }
+
+    #[test]
+    fn defaults_match_apisix() {
+        let c = parse("").unwrap();
+        assert_eq!(c.apisix.node_listen.addrs(false)[0].port(), 9080);
+        assert_eq!(c.deployment.etcd.prefix, "/apisix");
+        assert_eq!(c.deployment.admin.admin_listen.port, 9180);
+        assert_eq!(c.apisix.status.port, 7085);
+        assert_eq!(c.config_provider(), ConfigProvider::Etcd);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = parse("apisix:\n  node_listn: 9080\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("apisix"), "{e}");
+        assert!(e.contains("node_listn"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let e = parse("deployment:\n  etcd:\n    timeout: -3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("deployment.etcd.timeout"), "{e}");
+        let e = parse("deployment:\n  etcd:\n    prefix: apisix\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("deployment.etcd.prefix"), "{e}");
+    }
+
+    #[test]
+    fn listen_forms() {
+        let c =
+            parse("apisix:\n  node_listen:\n    - 9080\n    - ip: 127.0.0.1\n      port: 9081\n")
+                .unwrap();
+        let addrs = c.apisix.node_listen.addrs(false);
+        assert_eq!(addrs.len(), 2);
+        assert_eq!(addrs[1].to_string(), "127.0.0.1:9081");
+    }
+
+    #[test]
+    fn durations() {
+        let c = parse("nginx_config:\n  worker_shutdown_timeout: 500ms\n").unwrap();
+        assert_eq!(
+            c.nginx_config.worker_shutdown_timeout.0,
+            Duration::from_millis(500)
+        );
+        assert!(parse("nginx_config:\n  worker_shutdown_timeout: soon\n").is_err());
+    }
+
+    #[test]
+    fn standalone_role() {
+        let c = parse(
+            "deployment:\n  role: data_plane\n  role_data_plane:\n    config_provider: yaml\n",
+        )
+        .unwrap();
+        assert_eq!(c.config_provider(), ConfigProvider::Yaml);
+    }
+}

@@ -1,0 +1,329 @@
+//! The config store: the in-service version of every item, keyed by etcd key,
+//! with its compiled form. Sources feed it change events or full listings; it
+//! recompiles only what changed (by `mod_revision`) and builds snapshots.
+//!
+//! Invariant: an item that fails validation never replaces a valid one. The
+//! store keeps serving the last valid version and logs the key and the reason.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::compiled::{ItemMeta, Route, Service};
+use super::resource::{parse_key, ResourceKind};
+use super::snapshot::Snapshot;
+use crate::upstream::Upstream;
+
+/// One change read from a config source.
+#[derive(Debug, Clone)]
+pub enum ConfigEvent {
+    /// A key was created or updated.
+    Put(RawItem),
+    /// A key was deleted.
+    Delete {
+        /// The full etcd key.
+        key: String,
+    },
+}
+
+/// One stored key/value with its etcd revisions.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RawItem {
+    /// The full etcd key.
+    pub key: String,
+    /// The JSON value as stored.
+    pub value: Arc<str>,
+    /// etcd create revision.
+    pub create_revision: i64,
+    /// etcd mod revision.
+    pub mod_revision: i64,
+}
+
+/// A compiled item of any kind.
+#[derive(Debug, Clone)]
+pub enum Compiled {
+    /// A route.
+    Route(Arc<Route>),
+    /// A service.
+    Service(Arc<Service>),
+    /// An upstream.
+    Upstream(Arc<Upstream>),
+    /// Kinds compiled by later layers (consumers, ssls, ...): kept as validated JSON.
+    Json(Arc<serde_json::Value>),
+}
+
+/// An item in service: its raw value (what is persisted) and its compiled form.
+#[derive(Debug, Clone)]
+struct Entry {
+    kind: ResourceKind,
+    raw: RawItem,
+    compiled: Compiled,
+}
+
+/// What one batch of changes touched, so the snapshot rebuilds only what it must.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Changes {
+    /// Routes or services changed: the router must be rebuilt.
+    pub routing: bool,
+    /// Anything changed.
+    pub any: bool,
+}
+
+/// The set of items in service.
+#[derive(Debug)]
+pub struct ConfigStore {
+    prefix: String,
+    revision: i64,
+    entries: HashMap<String, Entry>,
+}
+
+impl ConfigStore {
+    /// An empty store for keys under `prefix` (`/apisix`).
+    pub fn new(prefix: impl Into<String>) -> ConfigStore {
+        ConfigStore {
+            prefix: prefix.into(),
+            revision: 0,
+            entries: HashMap::new(),
+        }
+    }
+
+    /// The etcd revision this store reflects.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    /// Record that everything up to `revision` has been applied.
+    pub fn set_revision(&mut self, revision: i64) {
+        self.revision = revision;
+    }
+
+    /// Number of items in service.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the store holds no items.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Apply one event; returns what changed.
+    pub fn apply(&mut self, event: ConfigEvent) -> Changes {
+        match event {
+            ConfigEvent::Put(item) => self.put(item),
+            ConfigEvent::Delete { key } => self.delete(&key),
+        }
+    }
+
+    fn delete(&mut self, key: &str) -> Changes {
+        match self.entries.remove(key) {
+            Some(e) => {
+                tracing::info!(key, "{} deleted", e.kind.singular());
+                Changes {
+                    routing: matches!(e.kind, ResourceKind::Route | ResourceKind::Service),
+                    any: true,
+                }
+            }
+            None => Changes::default(),
+        }
+    }
+
+    fn put(&mut self, item: RawItem) -> Changes {
+        let Some((kind, id)) = parse_key(&self.prefix, &item.key) else {
+            return Changes::default();
+        };
+        if let Some(old) = self.entries.get(&item.key) {
+            if old.raw.mod_revision == item.mod_revision && old.raw.value == item.value {
+                return Changes::default();
+            }
+        }
+        let meta = ItemMeta {
+            id: Arc::from(id),
+            create_revision: item.create_revision,
+            mod_revision: item.mod_revision,
+        };
+        match compile(kind, meta, item.value.as_bytes()) {
+            Ok(compiled) => {
+                self.entries.insert(
+                    item.key.clone(),
+                    Entry {
+                        kind,
+                        raw: item,
+                        compiled,
+                    },
+                );
+                Changes {
+                    routing: matches!(kind, ResourceKind::Route | ResourceKind::Service),
+                    any: true,
+                }
+            }
+            Err(reason) => {
+                let kept = self.entries.contains_key(&item.key);
+                tracing::error!(
+                    key = %item.key,
+                    mod_revision = item.mod_revision,
+                    kept_previous_version = kept,
+                    "invalid {} skipped: {reason}",
+                    kind.singular()
+                );
+                Changes::default()
+            }
+        }
+    }
+
+    /// Replace the whole content with a full listing taken at `revision`.
+    ///
+    /// Items whose `mod_revision` is unchanged keep their compiled form; keys
+    /// absent from the listing are removed; invalid new versions keep the old one.
+    pub fn replace_all(&mut self, items: Vec<RawItem>, revision: i64) -> Changes {
+        let mut changes = Changes::default();
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        for item in items {
+            seen.insert(item.key.clone());
+            let c = self.put(item);
+            changes.routing |= c.routing;
+            changes.any |= c.any;
+        }
+        let gone: Vec<String> = self
+            .entries
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            let c = self.delete(&key);
+            changes.routing |= c.routing;
+            changes.any |= c.any;
+        }
+        self.revision = revision;
+        changes
+    }
+
+    /// The raw items in service, for persisting.
+    pub fn raw_items(&self) -> Vec<RawItem> {
+        let mut v: Vec<RawItem> = self.entries.values().map(|e| e.raw.clone()).collect();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        v
+    }
+
+    /// Build a snapshot; `previous` lets unchanged parts (the router) be reused.
+    pub fn snapshot(&self, previous: Option<&Snapshot>, changes: Changes) -> Snapshot {
+        let mut routes = HashMap::new();
+        let mut services = HashMap::new();
+        let mut upstreams = HashMap::new();
+        let mut others: HashMap<ResourceKind, HashMap<Arc<str>, Arc<serde_json::Value>>> =
+            HashMap::new();
+        for e in self.entries.values() {
+            match &e.compiled {
+                Compiled::Route(r) => {
+                    routes.insert(r.meta.id.clone(), r.clone());
+                }
+                Compiled::Service(s) => {
+                    services.insert(s.meta.id.clone(), s.clone());
+                }
+                Compiled::Upstream(u) => {
+                    upstreams.insert(u.id.clone(), u.clone());
+                }
+                Compiled::Json(v) => {
+                    let id = parse_key(&self.prefix, &e.raw.key)
+                        .map(|(_, id)| Arc::from(id))
+                        .unwrap_or_else(|| Arc::from(e.raw.key.as_str()));
+                    others.entry(e.kind).or_default().insert(id, v.clone());
+                }
+            }
+        }
+        let reuse_router = previous
+            .filter(|_| !changes.routing)
+            .map(|p| p.router.clone());
+        Snapshot::build(
+            self.revision,
+            routes,
+            services,
+            upstreams,
+            others,
+            reuse_router,
+        )
+    }
+}
+
+/// Compile one item of `kind`.
+fn compile(kind: ResourceKind, meta: ItemMeta, value: &[u8]) -> Result<Compiled, String> {
+    Ok(match kind {
+        ResourceKind::Route => Compiled::Route(Arc::new(Route::compile(meta, value)?)),
+        ResourceKind::Service => Compiled::Service(Arc::new(Service::compile(meta, value)?)),
+        ResourceKind::Upstream => {
+            let conf = super::resource::from_json(value)?;
+            let mut up = Upstream::compile(&conf, &format!("upstream {}", meta.id))?;
+            up.id = meta.id.clone();
+            Compiled::Upstream(Arc::new(up))
+        }
+        _ => {
+            let v: serde_json::Value = serde_json::from_slice(value).map_err(|e| e.to_string())?;
+            if !v.is_object() {
+                return Err(format!("{} must be a JSON object", kind.singular()));
+            }
+            Compiled::Json(Arc::new(v))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str, value: &str, rev: i64) -> ConfigEvent {
+        ConfigEvent::Put(RawItem {
+            key: key.into(),
+            value: value.into(),
+            create_revision: rev,
+            mod_revision: rev,
+        })
+    }
+
+    #[test]
+    fn invalid_update_keeps_last_valid_version() {
+        let mut s = ConfigStore::new("/apisix");
+        let ok = r#"{"uri":"/a","upstream":{"nodes":{"127.0.0.1:1":1}}}"#;
+        assert!(s.apply(put("/apisix/routes/1", ok, 2)).routing);
+        assert!(!s.apply(put("/apisix/routes/1", r#"{"uri":5}"#, 3)).any);
+        assert!(!s.apply(put("/apisix/routes/2", "not json", 4)).any);
+        let items = s.raw_items();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].mod_revision, 2);
+        let snap = s.snapshot(
+            None,
+            Changes {
+                routing: true,
+                any: true,
+            },
+        );
+        assert_eq!(snap.routes.len(), 1);
+    }
+
+    #[test]
+    fn replace_all_removes_missing_and_reuses_unchanged() {
+        let mut s = ConfigStore::new("/apisix");
+        let ok = r#"{"uri":"/a","upstream":{"nodes":{"127.0.0.1:1":1}}}"#;
+        s.apply(put("/apisix/routes/1", ok, 2));
+        s.apply(put("/apisix/routes/2", ok, 3));
+        let keep = RawItem {
+            key: "/apisix/routes/1".into(),
+            value: ok.into(),
+            create_revision: 2,
+            mod_revision: 2,
+        };
+        let c = s.replace_all(vec![keep], 10);
+        assert!(c.routing);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.revision(), 10);
+        let c = s.replace_all(s.raw_items(), 11);
+        assert!(!c.any);
+    }
+
+    #[test]
+    fn ignores_foreign_keys() {
+        let mut s = ConfigStore::new("/apisix");
+        assert!(!s.apply(put("/apisix/routes/", "init_dir", 2)).any);
+        assert!(!s.apply(put("/apisix/gen_id", "1", 2)).any);
+        assert!(s.is_empty());
+    }
+}

@@ -1,0 +1,63 @@
+//! Typed errors of the request path. Each knows the HTTP status and the JSON
+//! body the client gets (`{"error_msg": ...}`, APISIX's shape) and how loudly
+//! it is logged, so call sites never pick a status by hand.
+
+use http::{Response, StatusCode};
+
+use crate::body::{error_json, ProxyBody};
+
+/// Something that ends a request before or instead of an upstream response.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// No route matched (APISIX's exact body).
+    #[error("404 Route Not Found")]
+    RouteNotFound,
+    /// The matched route resolves to no upstream.
+    #[error("{0}")]
+    NoUpstream(String),
+    /// The upstream has no node that can take traffic.
+    #[error("no available node in {0}")]
+    NoAvailableNode(String),
+    /// Every attempt failed to connect or exchange.
+    #[error("{0}")]
+    UpstreamFailed(String),
+    /// The upstream did not answer in time.
+    #[error("{0}")]
+    UpstreamTimeout(String),
+    /// The client's request could not be read.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+}
+
+impl ProxyError {
+    /// The status the client receives.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::RouteNotFound => StatusCode::NOT_FOUND,
+            ProxyError::NoUpstream(_)
+            | ProxyError::NoAvailableNode(_)
+            | ProxyError::UpstreamFailed(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// Log it at the level it deserves (404s and client errors are not logged).
+    pub fn log(&self, route_id: Option<&str>) {
+        match self {
+            ProxyError::RouteNotFound | ProxyError::BadRequest(_) => {}
+            _ => tracing::error!(route = route_id.unwrap_or("-"), "{self}"),
+        }
+    }
+
+    /// The response sent to the client.
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let mut resp = Response::new(error_json(&self.to_string()));
+        *resp.status_mut() = self.status();
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        resp
+    }
+}

@@ -1,0 +1,82 @@
+//! The path routes are matched on: nginx's `$uri` — percent-decoded, `.` and
+//! `..` segments resolved, repeated slashes merged. The upstream still gets
+//! the request's original path and query.
+
+use std::borrow::Cow;
+
+/// Normalize a request path; borrows when nothing needs changing (the common case).
+pub fn normalize(raw: &str) -> Cow<'_, str> {
+    let needs_work =
+        raw.contains('%') || raw.contains("//") || raw.contains("/.") || !raw.starts_with('/');
+    if !needs_work {
+        return Cow::Borrowed(raw);
+    }
+    let decoded = percent_decode(raw);
+    let mut segments: Vec<&str> = Vec::new();
+    for seg in decoded.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len() + 1);
+    for s in &segments {
+        out.push('/');
+        out.push_str(s);
+    }
+    // Keep a trailing slash: `/hello/` and `/hello` are different routes.
+    let ends_with_dir =
+        decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
+    if out.is_empty() || ends_with_dir {
+        out.push('/');
+    }
+    Cow::Owned(out)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn cases() {
+        let cases = [
+            ("/hello", "/hello"),
+            ("/hello/", "/hello/"),
+            ("/a//b", "/a/b"),
+            ("/a/./b", "/a/b"),
+            ("/a/b/../c", "/a/c"),
+            ("/../x", "/x"),
+            ("/a%20b", "/a b"),
+            ("/%41", "/A"),
+            ("/bad%zz", "/bad%zz"),
+            ("/end%2", "/end%2"),
+            ("/a/..", "/"),
+            ("/a/b/..", "/a/"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize(input), want, "{input}");
+        }
+    }
+}

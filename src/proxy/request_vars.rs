@@ -1,0 +1,208 @@
+//! Request variables (`uri`, `host`, `arg_*`, `http_*`, `cookie_*`, ...) read
+//! straight from the live request for `vars` expressions and `chash` keys:
+//! nothing is copied up front; each lookup borrows when it can.
+
+use std::borrow::Cow;
+
+use http::{HeaderMap, Request, Version};
+
+use super::ConnInfo;
+use crate::expr::{VarLookup, VarName};
+
+/// A view of one request as variables.
+pub struct RequestVars<'a> {
+    method: &'a http::Method,
+    uri: &'a http::Uri,
+    version: Version,
+    headers: &'a HeaderMap,
+    path: &'a str,
+    host: Option<&'a str>,
+    conn: ConnInfo,
+}
+
+impl<'a> RequestVars<'a> {
+    /// Variables of `req`; `path` is the normalized path, `host` the host without port.
+    pub fn new<B>(
+        req: &'a Request<B>,
+        path: &'a str,
+        host: Option<&'a str>,
+        conn: ConnInfo,
+    ) -> RequestVars<'a> {
+        RequestVars {
+            method: req.method(),
+            uri: req.uri(),
+            version: req.version(),
+            headers: req.headers(),
+            path,
+            host,
+            conn,
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(Cow::Borrowed)
+    }
+}
+
+impl VarLookup for RequestVars<'_> {
+    fn get(&self, var: &VarName) -> Option<Cow<'_, str>> {
+        match var {
+            VarName::Uri => Some(Cow::Borrowed(self.path)),
+            VarName::RequestUri => Some(Cow::Borrowed(
+                self.uri
+                    .path_and_query()
+                    .map(|pq| pq.as_str())
+                    .unwrap_or("/"),
+            )),
+            VarName::QueryString => self.uri.query().map(Cow::Borrowed),
+            VarName::Host => self.host.map(|h| {
+                if h.bytes().any(|b| b.is_ascii_uppercase()) {
+                    Cow::Owned(h.to_ascii_lowercase())
+                } else {
+                    Cow::Borrowed(h)
+                }
+            }),
+            VarName::RequestMethod => Some(Cow::Borrowed(self.method.as_str())),
+            VarName::Scheme => Some(Cow::Borrowed("http")),
+            VarName::ServerProtocol => Some(Cow::Borrowed(match self.version {
+                Version::HTTP_10 => "HTTP/1.0",
+                Version::HTTP_2 => "HTTP/2.0",
+                _ => "HTTP/1.1",
+            })),
+            VarName::RemoteAddr => Some(Cow::Owned(self.conn.remote.ip().to_string())),
+            VarName::RemotePort => Some(Cow::Owned(self.conn.remote.port().to_string())),
+            VarName::ServerAddr => Some(Cow::Owned(self.conn.local.ip().to_string())),
+            VarName::ServerPort => Some(Cow::Owned(self.conn.local.port().to_string())),
+            VarName::ContentType => self.header("content-type"),
+            VarName::ContentLength => self.header("content-length"),
+            VarName::Arg(k) => query_args(self.uri.query(), k.key()).into_iter().next(),
+            VarName::Header(k) => self.header(k.key()),
+            VarName::Cookie(k) => cookie(self.headers, k.key()).map(Cow::Borrowed),
+            // Form bodies are not read before routing.
+            VarName::PostArg(_) => None,
+            VarName::Other(name) => match name.as_ref() {
+                "server_name" | "hostname" => self.host.map(Cow::Borrowed),
+                "is_args" => Some(Cow::Borrowed(if self.uri.query().is_some() {
+                    "?"
+                } else {
+                    ""
+                })),
+                _ => None,
+            },
+        }
+    }
+
+    fn get_all(&self, var: &VarName) -> Vec<Cow<'_, str>> {
+        match var {
+            VarName::Arg(k) => query_args(self.uri.query(), k.key()),
+            VarName::Header(k) => self
+                .headers
+                .get_all(k.key())
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(Cow::Borrowed)
+                .collect(),
+            other => self.get(other).into_iter().collect(),
+        }
+    }
+}
+
+/// Values of query argument `name` (URL-decoded, `+` as space), in order.
+fn query_args<'q>(query: Option<&'q str>, name: &str) -> Vec<Cow<'q, str>> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (url_decode(k) == name).then(|| url_decode(v))
+        })
+        .collect()
+}
+
+fn url_decode(s: &str) -> Cow<'_, str> {
+    if !s.contains(['%', '+']) {
+        return Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (
+                    b.get(i + 1).and_then(|c| hex(*c)),
+                    b.get(i + 2).and_then(|c| hex(*c)),
+                ) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The value of cookie `name` from the `Cookie` headers.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k.trim() == name).then(|| v.trim())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> ConnInfo {
+        ConnInfo {
+            remote: "10.1.2.3:5555".parse().unwrap(),
+            local: "127.0.0.1:9080".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn reads_request_variables() {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/p?a=1&b=x+y&a=2&c=%41")
+            .header("X-User-Id", "42")
+            .header("Cookie", "sid=abc; theme=dark")
+            .body(())
+            .unwrap();
+        let v = RequestVars::new(&req, "/p", Some("Foo.com"), conn());
+        let get = |n: &str| v.get(&VarName::parse(n)).map(|c| c.into_owned());
+        assert_eq!(get("uri").as_deref(), Some("/p"));
+        assert_eq!(get("host").as_deref(), Some("foo.com"));
+        assert_eq!(get("request_method").as_deref(), Some("POST"));
+        assert_eq!(get("arg_a").as_deref(), Some("1"));
+        assert_eq!(get("arg_b").as_deref(), Some("x y"));
+        assert_eq!(get("arg_c").as_deref(), Some("A"));
+        assert_eq!(get("arg_missing"), None);
+        assert_eq!(get("http_x_user_id").as_deref(), Some("42"));
+        assert_eq!(get("cookie_theme").as_deref(), Some("dark"));
+        assert_eq!(get("remote_addr").as_deref(), Some("10.1.2.3"));
+        assert_eq!(get("server_port").as_deref(), Some("9080"));
+        assert_eq!(
+            get("request_uri").as_deref(),
+            Some("/p?a=1&b=x+y&a=2&c=%41")
+        );
+        assert_eq!(v.get_all(&VarName::parse("arg_a")).len(), 2);
+    }
+}

@@ -1,0 +1,125 @@
+//! Websocket proxying for routes with `enable_websocket`: the upgrade request
+//! goes to a node on a dedicated connection; on `101 Switching Protocols` both
+//! sides are upgraded and bytes are copied in both directions until either
+//! side closes.
+
+use std::time::Instant;
+
+use http::{header, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+use super::headers;
+use super::ConnInfo;
+use crate::body::{empty, ProxyBody};
+use crate::config::compiled::Timeouts;
+use crate::error::ProxyError;
+use crate::upstream::health::Outcome;
+use crate::upstream::pool::SendError;
+use crate::upstream::Upstream;
+
+/// Whether the client asks to upgrade to a websocket.
+pub fn is_upgrade_request<B>(req: &Request<B>) -> bool {
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let connection = req
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    upgrade && connection
+}
+
+/// Proxy an upgrade request; the tunnel runs in its own task.
+pub async fn proxy(
+    up: &Upstream,
+    mut req: Request<Incoming>,
+    conn: ConnInfo,
+    timeouts: Timeouts,
+    hash_key: Option<Vec<u8>>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let client_upgrade = hyper::upgrade::on(&mut req);
+    let (mut parts, _body) = req.into_parts();
+    let client_host = parts.headers.get(header::HOST).cloned();
+    headers::strip_hop_by_hop(&mut parts.headers, true);
+    headers::add_forwarded(
+        &mut parts.headers,
+        conn.remote.ip(),
+        client_host.as_ref(),
+        conn.local.port(),
+    );
+    parts.uri = super::origin_form(&parts.uri);
+
+    let ignore_health = up.health.is_some() && (0..up.nodes.len()).all(|i| !up.is_healthy(i));
+    let available = |i: usize| ignore_health || up.is_healthy(i);
+    let idx = up
+        .balancer
+        .pick(hash_key.as_deref(), &available)
+        .ok_or_else(|| ProxyError::NoAvailableNode(up.label.clone()))?;
+    let node = &up.nodes[idx];
+    let mut upstream_req = Request::from_parts(parts, empty());
+    if let Some(h) = headers::upstream_host(up, node, client_host.as_ref()) {
+        upstream_req.headers_mut().insert(header::HOST, h);
+    }
+    let started = Instant::now();
+    let upstream_conn = node
+        .pool
+        .connect_dedicated(timeouts.connect, None)
+        .await
+        .map_err(|e| {
+            if let Some(h) = &up.health {
+                h.report_passive(idx, Outcome::TcpFailure, &node.authority);
+            }
+            ProxyError::UpstreamFailed(format!("upstream {} failed: {e}", node.authority))
+        })?;
+    let wait = timeouts.send + timeouts.read;
+    let mut resp = match tokio::time::timeout(wait, upstream_conn.send(upstream_req)).await {
+        Err(_) => {
+            return Err(ProxyError::UpstreamTimeout(format!(
+                "upstream {} did not answer the websocket upgrade within {}s",
+                node.authority,
+                wait.as_secs_f64()
+            )))
+        }
+        Ok(Err(SendError::Failed(e) | SendError::NotSent(_, e))) => {
+            return Err(ProxyError::UpstreamFailed(format!(
+                "upstream {} failed: {e}",
+                node.authority
+            )))
+        }
+        Ok(Ok(r)) => r,
+    };
+    up.balancer.on_finish(idx, started.elapsed(), false);
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        // The node refused the upgrade: relay its answer as a normal response.
+        let (parts, body) = resp.into_parts();
+        return Ok(Response::from_parts(
+            parts,
+            body.map_err(|e| e.into()).boxed(),
+        ));
+    }
+    let upstream_upgrade = hyper::upgrade::on(&mut resp);
+    let authority = node.authority.clone();
+    tokio::spawn(async move {
+        let (client, upstream) = match tokio::try_join!(client_upgrade, upstream_upgrade) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(node = %authority, "websocket upgrade failed: {e}");
+                return;
+            }
+        };
+        let mut client = TokioIo::new(client);
+        let mut upstream = TokioIo::new(upstream);
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            tracing::debug!(node = %authority, "websocket tunnel closed: {e}");
+        }
+    });
+    let (parts, _) = resp.into_parts();
+    Ok(Response::from_parts(parts, empty()))
+}

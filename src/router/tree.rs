@@ -1,0 +1,217 @@
+//! Byte-level compressed radix tree over static prefixes, stored in flat
+//! arenas. Built in one pass from sorted keys; a lookup walks down once,
+//! recording every node that carries routes, so candidates can then be
+//! tried deepest (longest static prefix) first.
+
+use super::error::{to_u32, RouterError};
+
+/// One route reference stored at an exact path or a tree node.
+#[derive(Clone, Copy)]
+pub(crate) struct Entry {
+    /// Index into the router's payloads.
+    pub(crate) route: u32,
+    /// Tail to check against the rest of the path, or `NO_TAIL`.
+    pub(crate) tail: u32,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Node {
+    /// Edge bytes in `Tree::bytes`.
+    prefix_start: u32,
+    prefix_len: u32,
+    /// Children occupy `nodes[children_start..children_start + children_len]`
+    /// and their first bytes `labels[..]` at the same indices, ascending.
+    children_start: u32,
+    children_len: u32,
+    /// This node's routes in `entries`, already in candidate order.
+    entries_start: u32,
+    entries_len: u32,
+}
+
+/// A key to insert: the static prefix and its entry. Input to
+/// [`Tree::build`] must be sorted by key, then by candidate order.
+pub(crate) struct TreeKey<'s> {
+    pub(crate) key: &'s [u8],
+    pub(crate) entry: Entry,
+}
+
+/// All radix trees of one router (one root per host sub-index).
+#[derive(Default)]
+pub(crate) struct Tree {
+    nodes: Vec<Node>,
+    labels: Vec<u8>,
+    bytes: Vec<u8>,
+}
+
+/// Nodes with routes met on the way down, as `(node, path position after
+/// the node's prefix)`. Inline for ordinary depths; spills beyond that.
+pub(crate) struct Trail {
+    len: usize,
+    inline: [(u32, usize); TRAIL_INLINE],
+    spill: Vec<(u32, usize)>,
+}
+
+const TRAIL_INLINE: usize = 16;
+
+impl Trail {
+    #[inline]
+    pub(crate) fn new() -> Self {
+        Self {
+            len: 0,
+            inline: [(0, 0); TRAIL_INLINE],
+            spill: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, node: u32, pos: usize) {
+        if let Some(slot) = self.inline.get_mut(self.len) {
+            *slot = (node, pos);
+        } else {
+            self.spill.push((node, pos));
+        }
+        self.len += 1;
+    }
+
+    /// Pops the deepest remaining node.
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<(u32, usize)> {
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        if self.len >= TRAIL_INLINE {
+            self.spill.pop()
+        } else {
+            self.inline.get(self.len).copied()
+        }
+    }
+}
+
+#[inline]
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+impl Tree {
+    /// Builds a tree from `keys` (sorted, non-empty), appending node entries
+    /// to `entries`; returns the root node.
+    pub(crate) fn build(
+        &mut self,
+        keys: &[TreeKey<'_>],
+        entries: &mut Vec<Entry>,
+    ) -> Result<u32, RouterError> {
+        let root = to_u32(self.nodes.len())?;
+        self.nodes.push(Node::default());
+        self.labels.push(0);
+        // (node slot, range in keys, depth already consumed by ancestors)
+        let mut work: Vec<(usize, usize, usize, usize)> = vec![(root as usize, 0, keys.len(), 0)];
+        while let Some((slot, lo, hi, depth)) = work.pop() {
+            let Some(group) = keys.get(lo..hi) else {
+                continue;
+            };
+            let (Some(first), Some(last)) = (group.first(), group.last()) else {
+                continue;
+            };
+            let a = first.key.get(depth..).unwrap_or(&[]);
+            let b = last.key.get(depth..).unwrap_or(&[]);
+            let end = depth + common_prefix(a, b);
+
+            let prefix_start = to_u32(self.bytes.len())?;
+            self.bytes
+                .extend_from_slice(a.get(..end - depth).unwrap_or(&[]));
+            let prefix_len = to_u32(self.bytes.len())? - prefix_start;
+
+            // Keys equal to the prefix sort first: they are this node's routes.
+            let here = group.iter().take_while(|k| k.key.len() == end).count();
+            let entries_start = to_u32(entries.len())?;
+            entries.extend(group.iter().take(here).map(|k| k.entry));
+            let entries_len = to_u32(here)?;
+
+            // Remaining keys grouped by their next byte become children,
+            // allocated contiguously.
+            let children_start = to_u32(self.nodes.len())?;
+            let mut i = here;
+            while let Some(k) = group.get(i) {
+                let Some(&label) = k.key.get(end) else {
+                    i += 1;
+                    continue;
+                };
+                let run = group
+                    .get(i..)
+                    .unwrap_or(&[])
+                    .iter()
+                    .take_while(|k| k.key.get(end) == Some(&label))
+                    .count();
+                work.push((self.nodes.len(), lo + i, lo + i + run, end));
+                self.nodes.push(Node::default());
+                self.labels.push(label);
+                i += run;
+            }
+            let children_len = to_u32(self.nodes.len())? - children_start;
+            if let Some(node) = self.nodes.get_mut(slot) {
+                *node = Node {
+                    prefix_start,
+                    prefix_len,
+                    children_start,
+                    children_len,
+                    entries_start,
+                    entries_len,
+                };
+            }
+        }
+        Ok(root)
+    }
+
+    /// Walks from `root` along `path`, recording nodes that hold routes.
+    #[inline]
+    pub(crate) fn walk(&self, root: u32, path: &[u8], trail: &mut Trail) {
+        let mut index = root as usize;
+        let mut pos = 0usize;
+        while let Some(node) = self.nodes.get(index) {
+            let start = node.prefix_start as usize;
+            let len = node.prefix_len as usize;
+            let edge = self.bytes.get(start..start + len).unwrap_or(&[]);
+            let Some(seen) = path.get(pos..pos + len) else {
+                return;
+            };
+            // Edges are short: a plain loop beats a memcmp call here.
+            if !edge.iter().zip(seen).all(|(a, b)| a == b) {
+                return;
+            }
+            pos += len;
+            if node.entries_len != 0 {
+                trail.push(index as u32, pos);
+            }
+            let Some(&byte) = path.get(pos) else {
+                return;
+            };
+            let cs = node.children_start as usize;
+            let Some(labels) = self.labels.get(cs..cs + node.children_len as usize) else {
+                return;
+            };
+            let found = if labels.len() <= 16 {
+                labels.iter().position(|&l| l == byte)
+            } else {
+                labels.binary_search(&byte).ok()
+            };
+            match found {
+                Some(off) => index = cs + off,
+                None => return,
+            }
+        }
+    }
+
+    /// The entry range of `node`, as `(start, len)` into the entries arena.
+    #[inline]
+    pub(crate) fn entries(&self, node: u32) -> (usize, usize) {
+        self.nodes.get(node as usize).map_or((0, 0), |n| {
+            (n.entries_start as usize, n.entries_len as usize)
+        })
+    }
+
+    /// Number of nodes across all trees.
+    pub(crate) fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+}

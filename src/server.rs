@@ -1,0 +1,256 @@
+//! Process wiring: start the config source, the proxy and status listeners,
+//! and shut down gracefully on SIGTERM/SIGINT (stop accepting, let in-flight
+//! requests finish within `nginx_config.worker_shutdown_timeout`, exit).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+use crate::config::bootstrap::{BootstrapConfig, ConfigProvider};
+use crate::config::disk_cache::DiskCache;
+use crate::config::etcd_source::EtcdSync;
+use crate::config::yaml_source::YamlSync;
+use crate::config::SharedSnapshot;
+use crate::proxy::{ConnInfo, Proxy};
+use crate::status;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The socket error.
+        source: std::io::Error,
+    },
+    /// The standalone configuration file is unusable.
+    #[error(transparent)]
+    Standalone(#[from] crate::config::yaml_source::YamlSourceError),
+}
+
+/// Run the gateway until a shutdown signal; `config_path` locates `apisix.yaml` in standalone mode.
+pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartError> {
+    let shared = Arc::new(SharedSnapshot::new());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut background = Vec::new();
+
+    match cfg.config_provider() {
+        ConfigProvider::Etcd => {
+            let disk = (!cfg.strait.snapshot_file.as_os_str().is_empty())
+                .then(|| DiskCache::new(cfg.strait.snapshot_file.clone()));
+            let sync = EtcdSync::new(cfg.deployment.etcd.clone(), shared.clone(), disk);
+            background.push(tokio::spawn(sync.run(shutdown_rx.clone())));
+        }
+        ConfigProvider::Yaml => {
+            let file = standalone_path(config_path);
+            let mut sync = YamlSync::new(file, cfg.deployment.etcd.prefix.clone(), shared.clone());
+            sync.load_once()?;
+            background.push(tokio::spawn(sync.run(shutdown_rx.clone())));
+        }
+    }
+
+    let proxy = Arc::new(Proxy {
+        shared: shared.clone(),
+        retry_body_buffer_bytes: cfg.strait.retry_body_buffer_bytes,
+    });
+    let mut listeners = Vec::new();
+    for addr in cfg.apisix.node_listen.addrs(cfg.apisix.enable_ipv6) {
+        let l = bind(addr).await?;
+        tracing::info!(%addr, "proxy listening");
+        listeners.push(l);
+    }
+    let status_addr = SocketAddr::new(cfg.apisix.status.ip, cfg.apisix.status.port);
+    let status_listener = bind(status_addr).await?;
+    tracing::info!(addr = %status_addr, "status API listening");
+
+    let graceful = Arc::new(ConnTracker::default());
+    let mut accept_tasks = Vec::new();
+    for l in listeners {
+        let p = proxy.clone();
+        accept_tasks.push(tokio::spawn(accept_loop(
+            l,
+            graceful.clone(),
+            shutdown_rx.clone(),
+            move |req, info| {
+                let p = p.clone();
+                async move { Ok::<_, Infallible>(p.handle(req, info).await) }
+            },
+        )));
+    }
+    let s = shared.clone();
+    accept_tasks.push(tokio::spawn(accept_loop(
+        status_listener,
+        graceful.clone(),
+        shutdown_rx.clone(),
+        move |req, _info| {
+            let s = s.clone();
+            async move { Ok::<_, Infallible>(status::handle(&s, &req)) }
+        },
+    )));
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    let _ = shutdown_tx.send(true);
+    for t in accept_tasks {
+        let _ = t.await;
+    }
+    let grace = cfg.nginx_config.worker_shutdown_timeout.0;
+    tokio::select! {
+        _ = graceful.all_closed() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(grace) => tracing::warn!("grace period of {grace:?} over; closing remaining connections"),
+    }
+    for t in background {
+        t.abort();
+    }
+    Ok(())
+}
+
+/// `conf/apisix.yaml` next to the bootstrap file.
+fn standalone_path(config_path: &Path) -> PathBuf {
+    config_path
+        .parent()
+        .map(|d| d.join("apisix.yaml"))
+        .unwrap_or_else(|| PathBuf::from("conf/apisix.yaml"))
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    let sock = if addr.is_ipv6() {
+        tokio::net::TcpSocket::new_v6()
+    } else {
+        tokio::net::TcpSocket::new_v4()
+    }
+    .map_err(|source| StartError::Bind { addr, source })?;
+    let _ = sock.set_reuseaddr(true);
+    sock.bind(addr)
+        .map_err(|source| StartError::Bind { addr, source })?;
+    sock.listen(4096)
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+/// Accept connections and serve HTTP/1.1 on each until shutdown.
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    graceful: Arc<ConnTracker>,
+    mut shutdown: watch::Receiver<bool>,
+    handler: F,
+) where
+    F: Fn(hyper::Request<hyper::body::Incoming>, ConnInfo) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<hyper::Response<crate::body::ProxyBody>, Infallible>>
+        + Send
+        + 'static,
+{
+    let local = listener.local_addr().ok();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let (stream, remote) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let info = ConnInfo {
+            remote,
+            local: stream.local_addr().ok().or(local).unwrap_or(remote),
+        };
+        let h = handler.clone();
+        let service = service_fn(move |req| h(req, info));
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(60))
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let guard = graceful.open();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
+                    // Finish the request in flight, then close (no keep-alive).
+                    conn.as_mut().graceful_shutdown();
+                    conn.as_mut().await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(client = %remote, "connection ended with error: {e}");
+            }
+            drop(guard);
+        });
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot install SIGTERM handler: {e}");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Counts open connections so shutdown can wait for the last one.
+#[derive(Debug, Default)]
+struct ConnTracker {
+    open: AtomicUsize,
+    closed: Notify,
+}
+
+/// Decrements the tracker when a connection task ends.
+struct ConnGuard(Arc<ConnTracker>);
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.closed.notify_waiters();
+        }
+    }
+}
+
+impl ConnTracker {
+    fn open(self: &Arc<Self>) -> ConnGuard {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        ConnGuard(self.clone())
+    }
+
+    async fn all_closed(&self) {
+        loop {
+            let notified = self.closed.notified();
+            if self.open.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Keep-alive connection pool of one node (`keepalive_pool`: size,
+//! idle_timeout, requests).
+//!
+//! A connection goes back to the pool only when its response body has been
+//! read to the end, so a pooled connection is always free for the next
+//! request. A request that could not be written on a pooled connection (the
+//! node closed it while idle) is handed back unsent and retried on a fresh
+//! connection, without counting as a failed attempt.
+//!
+//! The idle list is behind a `std::sync::Mutex` held only for a push or pop
+//! (no await, no I/O inside), which is cheaper than any lock-free structure
+//! would be at these sizes.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+
+use super::connector::{connect, ConnectError, TlsMode};
+use crate::body::ProxyBody;
+
+/// Pool limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Idle connections kept.
+    pub max_idle: usize,
+    /// How long an idle connection is kept.
+    pub idle_timeout: Duration,
+    /// Requests served by one connection before it is closed.
+    pub max_requests: u32,
+}
+
+struct IdleConn {
+    sender: SendRequest<ProxyBody>,
+    since: Instant,
+    served: u32,
+}
+
+type IdleList = Mutex<Vec<IdleConn>>;
+
+/// The pool of one node.
+#[derive(Debug)]
+pub struct Pool {
+    host: String,
+    port: u16,
+    tls: TlsMode,
+    settings: PoolSettings,
+    idle: Arc<IdleList>,
+}
+
+impl std::fmt::Debug for IdleConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdleConn")
+            .field("served", &self.served)
+            .finish()
+    }
+}
+
+/// A connection checked out of the pool for one request.
+pub struct Conn {
+    sender: SendRequest<ProxyBody>,
+    served: u32,
+    /// Whether it came from the idle list (a stale one may fail to send).
+    pub reused: bool,
+    home: Weak<IdleList>,
+    settings: PoolSettings,
+}
+
+/// Why sending on a connection failed.
+#[derive(Debug)]
+pub enum SendError {
+    /// The request was not written; it is handed back for another attempt.
+    NotSent(Request<ProxyBody>, hyper::Error),
+    /// The request may have reached the node.
+    Failed(hyper::Error),
+}
+
+impl Pool {
+    /// An empty pool for `host:port`.
+    pub fn new(host: String, port: u16, tls: TlsMode, settings: PoolSettings) -> Pool {
+        Pool {
+            host,
+            port,
+            tls,
+            settings,
+            idle: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    fn pop_idle(&self) -> Option<IdleConn> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(c) = idle.pop() {
+            if c.since.elapsed() < self.settings.idle_timeout && !c.sender.is_closed() {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Number of idle connections (for tests and metrics).
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().map(|v| v.len()).unwrap_or(0)
+    }
+
+    /// An idle connection if one is usable, else a new one.
+    pub async fn checkout(
+        &self,
+        connect_timeout: Duration,
+        sni: Option<&str>,
+    ) -> Result<Conn, ConnectError> {
+        while let Some(mut c) = self.pop_idle() {
+            // Ready means the previous exchange is fully done and the socket is open.
+            if c.sender.ready().await.is_ok() {
+                return Ok(Conn {
+                    sender: c.sender,
+                    served: c.served,
+                    reused: true,
+                    home: Arc::downgrade(&self.idle),
+                    settings: self.settings,
+                });
+            }
+        }
+        self.connect_new(connect_timeout, sni, true).await
+    }
+
+    /// A new connection that is never returned to the pool (websocket upgrades).
+    pub async fn connect_dedicated(
+        &self,
+        connect_timeout: Duration,
+        sni: Option<&str>,
+    ) -> Result<Conn, ConnectError> {
+        self.connect_new(connect_timeout, sni, false).await
+    }
+
+    async fn connect_new(
+        &self,
+        connect_timeout: Duration,
+        sni: Option<&str>,
+        poolable: bool,
+    ) -> Result<Conn, ConnectError> {
+        let stream = connect(&self.host, self.port, &self.tls, sni, connect_timeout).await?;
+        let (sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ConnectError::Tcp {
+                addr: format!("{}:{}", self.host, self.port),
+                source: std::io::Error::other(e),
+            })?;
+        tokio::spawn(async move {
+            // Errors here surface on the request that used the connection.
+            let _ = conn.with_upgrades().await;
+        });
+        Ok(Conn {
+            sender,
+            served: 0,
+            reused: false,
+            home: if poolable {
+                Arc::downgrade(&self.idle)
+            } else {
+                Weak::new()
+            },
+            settings: self.settings,
+        })
+    }
+}
+
+impl Conn {
+    /// Send `req`; on success the response body returns the connection to the pool when read to the end.
+    pub async fn send(
+        mut self,
+        req: Request<ProxyBody>,
+    ) -> Result<Response<PooledBody>, SendError> {
+        match self.sender.try_send_request(req).await {
+            Ok(resp) => {
+                self.served += 1;
+                let (parts, body) = resp.into_parts();
+                let upgraded = parts.status == http::StatusCode::SWITCHING_PROTOCOLS;
+                let mut conn = if upgraded { None } else { Some(self) };
+                if body.is_end_stream() {
+                    if let Some(c) = conn.take() {
+                        c.release();
+                    }
+                }
+                Ok(Response::from_parts(
+                    parts,
+                    PooledBody { inner: body, conn },
+                ))
+            }
+            Err(mut e) => match e.take_message() {
+                Some(req) => Err(SendError::NotSent(req, e.into_error())),
+                None => Err(SendError::Failed(e.into_error())),
+            },
+        }
+    }
+
+    /// Put the connection back into its pool if it may serve more requests.
+    fn release(self) {
+        if self.served >= self.settings.max_requests {
+            return;
+        }
+        let Some(home) = self.home.upgrade() else {
+            return;
+        };
+        let mut idle = home.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.settings.max_idle {
+            idle.push(IdleConn {
+                sender: self.sender,
+                since: Instant::now(),
+                served: self.served,
+            });
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An upstream response body that returns its connection to the pool at the end.
+    pub struct PooledBody {
+        #[pin]
+        inner: Incoming,
+        conn: Option<Conn>,
+    }
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.project();
+        let res = this.inner.poll_frame(cx);
+        match &res {
+            Poll::Ready(None) => {
+                if let Some(c) = this.conn.take() {
+                    c.release();
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                this.conn.take();
+            }
+            _ => {}
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
