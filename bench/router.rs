@@ -37,7 +37,9 @@ fn specs() -> Vec<RouteSpec<usize>> {
 
 /// `ROTATE` paths spread over the table, so lookups do not hit one entry.
 fn paths(f: impl Fn(usize) -> String) -> Vec<String> {
-    (0..ROTATE).map(|k| f(k * (ROUTES / ROTATE) / 10 * 10)).collect()
+    (0..ROTATE)
+        .map(|k| f(k * (ROUTES / ROTATE) / 10 * 10))
+        .collect()
 }
 
 fn bench_find(c: &mut Criterion) {
@@ -45,15 +47,36 @@ fn bench_find(c: &mut Criterion) {
     assert_eq!(router.len(), ROUTES);
 
     let cases: Vec<(&str, Option<String>, Vec<String>)> = vec![
-        ("find_static_exact", None, paths(|b| format!("/api/v1/svc{}/items", b + 1))),
-        ("find_param", None, paths(|b| format!("/users{}/u-{b}/orders", b + 5))),
-        ("find_prefix", None, paths(|b| format!("/static/{}/css/site.css", b + 7))),
-        ("find_miss_404", None, paths(|b| format!("/api/v1/svc{b}/nothing-here"))),
-        ("find_exact_host", Some("H29.Example.com:8080".to_owned()), {
-            let mut p = paths(|_| String::new());
-            p.iter_mut().for_each(|s| *s = "/h/29/index.html".to_owned());
-            p
-        }),
+        (
+            "find_static_exact",
+            None,
+            paths(|b| format!("/api/v1/svc{}/items", b + 1)),
+        ),
+        (
+            "find_param",
+            None,
+            paths(|b| format!("/users{}/u-{b}/orders", b + 5)),
+        ),
+        (
+            "find_prefix",
+            None,
+            paths(|b| format!("/static/{}/css/site.css", b + 7)),
+        ),
+        (
+            "find_miss_404",
+            None,
+            paths(|b| format!("/api/v1/svc{b}/nothing-here")),
+        ),
+        (
+            "find_static_exact_with_host_header",
+            Some("www.unrelated.example.net".to_owned()),
+            paths(|b| format!("/api/v1/svc{}/items", b + 1)),
+        ),
+        (
+            "find_exact_host",
+            Some("H29.Example.com:8080".to_owned()),
+            vec!["/h/29/index.html".to_owned(); ROTATE],
+        ),
     ];
 
     let mut group = c.benchmark_group("router_100k");
@@ -67,7 +90,11 @@ fn bench_find(c: &mut Criterion) {
             .iter()
             .filter(|p| router.find(host.as_deref(), p, |_, _| true).is_some())
             .count();
-        let expect = if *name == "find_miss_404" { 0 } else { paths.len() };
+        let expect = if *name == "find_miss_404" {
+            0
+        } else {
+            paths.len()
+        };
         assert_eq!(hits, expect, "{name}");
 
         let host = host.as_deref();
@@ -77,7 +104,7 @@ fn bench_find(c: &mut Criterion) {
                 let path = &paths[i % ROTATE];
                 i = i.wrapping_add(1);
                 let m = router.find(black_box(host), black_box(path), |_, _| true);
-                black_box(m.map(|m| *m.route.as_ref()))
+                black_box(m.map(|m| Arc::as_ptr(m.route)))
             })
         });
     }

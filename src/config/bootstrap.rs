@@ -484,7 +484,14 @@ impl BootstrapConfig {
         let de = serde_yaml::Deserializer::from_str(text);
         let cfg: BootstrapConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
-            invalid(key, e.into_inner().to_string())
+            let mut reason = e.into_inner().to_string();
+            // serde_yaml prefixes the parent path itself; the key already says it.
+            if let Some((parent, _)) = key.rsplit_once('.') {
+                if let Some(rest) = reason.strip_prefix(&format!("{parent}: ")) {
+                    reason = rest.to_string();
+                }
+            }
+            invalid(key, reason)
         })?;
         cfg.check().map_err(|(k, r)| invalid(k.to_string(), r))?;
         Ok(cfg)

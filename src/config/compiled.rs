@@ -191,6 +191,7 @@ impl Route {
             .iter()
             .map(|h| host_pattern(h, "hosts"))
             .collect::<Result<Vec<_>, _>>()?;
+        crate::router::validate_patterns(&uris, &hosts).map_err(|e| e.to_string())?;
         let addrs = one_of(
             &conf.remote_addr,
             &conf.remote_addrs,

@@ -82,7 +82,10 @@ pub(crate) fn hash_bytes<const CI: bool>(seed: u64, bytes: &[u8]) -> u64 {
         (lw(read_u32(bytes, at)), lw(read_u32(bytes, len - 4)))
     } else if rem > 0 {
         let byte = |i: usize| lower_byte::<CI>(bytes.get(i).copied().unwrap_or(0));
-        ((byte(at) << 16) | (byte(at + rem / 2) << 8) | byte(len - 1), 0)
+        (
+            (byte(at) << 16) | (byte(at + rem / 2) << 8) | byte(len - 1),
+            0,
+        )
     } else {
         (0, 0)
     };

@@ -14,7 +14,8 @@ pub(crate) enum HostPattern {
     Any,
     /// A full host name, lower-cased.
     Exact(String),
-    /// `*.foo.com`, stored as the lower-cased suffix `.foo.com`.
+    /// `*suffix`: any host ending in `suffix` (lower-cased, non-empty), so
+    /// `*.foo.com` matches `a.foo.com` and `a.b.foo.com` but not `foo.com`.
     Wildcard(String),
 }
 
@@ -51,19 +52,13 @@ pub(crate) fn parse_host(pattern: &str) -> Result<HostPattern, RouterError> {
         return Ok(HostPattern::Any);
     }
     if let Some(suffix) = host.strip_prefix('*') {
-        if !suffix.starts_with('.') || suffix.len() < 2 {
-            return Err(bad(
-                pattern,
-                "a wildcard host must look like '*.example.com'",
-            ));
-        }
         if suffix.contains('*') {
-            return Err(bad(pattern, "'*' is only allowed as the leftmost label"));
+            return Err(bad(pattern, "'*' is only allowed as the first character"));
         }
         return Ok(HostPattern::Wildcard(suffix.to_ascii_lowercase()));
     }
     if host.contains('*') {
-        return Err(bad(pattern, "'*' is only allowed as the leftmost label"));
+        return Err(bad(pattern, "'*' is only allowed as the first character"));
     }
     Ok(HostPattern::Exact(host.to_ascii_lowercase()))
 }

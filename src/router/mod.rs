@@ -1,6 +1,6 @@
 //! HTTP route-matching index with APISIX `radixtree_host_uri` semantics.
 //!
-//! Routes are grouped per host level (exact host, `*.suffix` wildcards,
+//! Routes are grouped per host level (exact host, `*suffix` wildcards,
 //! `*`, and host-less). Within a level, exact paths sit in a hash table and
 //! prefix / parameter patterns in a byte-level radix tree keyed by their
 //! static prefix. Candidates are offered to a caller-supplied `accept`
@@ -33,7 +33,7 @@ use error::to_u32;
 use hash::{random_seed, StrTable};
 use host::{parse_host, trim_host, HostPattern};
 use pattern::{Compiled, Tails, NO_TAIL};
-use tree::{Entry, Trail, Tree, TreeKey};
+use tree::{Entry, ReversedLower, Trail, Tree, TreeKey};
 
 /// One route as handed to [`Router::build`].
 #[derive(Debug, Clone)]
@@ -42,8 +42,9 @@ pub struct RouteSpec<T> {
     pub payload: Arc<T>,
     /// Path patterns: `/exact`, `/prefix*`, `/user/:id`, `/files/*path`.
     pub uris: Vec<String>,
-    /// Host patterns (`foo.com`, `*.foo.com`, `*`); empty means any host,
-    /// tried only after every host-bound route.
+    /// Host patterns, case-insensitive: `foo.com`; `*.foo.com` (any host
+    /// ending in `.foo.com`; generally `*suffix`); `*` (any host). Empty
+    /// means any host, tried only after every host-bound route.
     pub hosts: Vec<String>,
     /// Higher wins among candidates at the same precedence level.
     pub priority: i64,
@@ -55,9 +56,8 @@ pub struct RouteSpec<T> {
 const NO_HOST: u32 = 0;
 /// Sub-index of routes with host `*`.
 const ANY_HOST: u32 = 1;
-/// Host-table tags.
+/// Tag of exact host names in the host table.
 const TAG_EXACT: u32 = 0;
-const TAG_WILDCARD: u32 = 1;
 const NO_ROOT: u32 = u32::MAX;
 
 #[derive(Clone, Copy)]
@@ -72,7 +72,11 @@ pub struct Router<T> {
     subs: Vec<Sub>,
     hosts: StrTable<u32, true>,
     has_host_routes: bool,
-    has_wildcards: bool,
+    /// Radix tree over reversed wildcard suffixes; node entries name the
+    /// sub-index (in `Entry::route`) of each suffix.
+    wildcards: Tree,
+    wildcard_root: u32,
+    wildcard_entries: Vec<Entry>,
     exact: StrTable<(u32, u32), false>,
     entries: Vec<Entry>,
     tree: Tree,
@@ -95,6 +99,22 @@ struct TreeRec<'s> {
     order: u64,
     seq: u32,
     tail: u32,
+}
+
+/// Checks route patterns exactly as [`Router::build`] would, without
+/// building: fails on no uri, or on any malformed uri or host pattern.
+pub fn validate_patterns(uris: &[String], hosts: &[String]) -> Result<(), RouterError> {
+    if uris.is_empty() {
+        return Err(RouterError::MissingUri { route: 0 });
+    }
+    let mut tails = Tails::default();
+    for uri in uris {
+        tails.compile(uri)?;
+    }
+    for host in hosts {
+        parse_host(host)?;
+    }
+    Ok(())
 }
 
 impl<T> Default for Router<T> {
@@ -123,7 +143,9 @@ impl<T> Router<T> {
             subs: Vec::new(),
             hosts: StrTable::new(seed),
             has_host_routes: false,
-            has_wildcards: false,
+            wildcards: Tree::default(),
+            wildcard_root: NO_ROOT,
+            wildcard_entries: Vec::new(),
             exact: StrTable::new(seed),
             entries: Vec::new(),
             tree: Tree::default(),
@@ -157,11 +179,14 @@ impl<T> Router<T> {
         let mut entries = Vec::new();
         let mut tree = Tree::default();
         let mut subs;
-        let has_wildcards;
+        let mut wildcards = Tree::default();
+        let mut wildcard_root = NO_ROOT;
+        let mut wildcard_entries = Vec::new();
         {
             let mut raw_host_ids: HashMap<&str, u32> = HashMap::new();
-            let mut host_ids: HashMap<(u32, String), u32> = HashMap::new();
-            let mut host_list: Vec<(u32, String)> = Vec::new();
+            // (is wildcard, lower-cased name or suffix) -> sub-index
+            let mut host_ids: HashMap<(bool, String), u32> = HashMap::new();
+            let mut host_list: Vec<(bool, String)> = Vec::new();
             let mut exact_recs: Vec<ExactRec<'_>> = Vec::with_capacity(specs.len());
             let mut tree_recs: Vec<TreeRec<'_>> = Vec::new();
             let mut spec_subs: Vec<u32> = Vec::new();
@@ -177,19 +202,19 @@ impl<T> Router<T> {
                     let id = match raw_host_ids.get(h.as_str()) {
                         Some(&id) => id,
                         None => {
-                            let (tag, name) = match parse_host(h)? {
+                            let key = match parse_host(h)? {
                                 HostPattern::Any => {
                                     raw_host_ids.insert(h.as_str(), ANY_HOST);
                                     spec_subs.push(ANY_HOST);
                                     continue;
                                 }
-                                HostPattern::Exact(n) => (TAG_EXACT, n),
-                                HostPattern::Wildcard(n) => (TAG_WILDCARD, n),
+                                HostPattern::Exact(n) => (false, n),
+                                HostPattern::Wildcard(n) => (true, n),
                             };
                             let next = to_u32(host_list.len() + 2)?;
-                            let id = *host_ids.entry((tag, name.clone())).or_insert(next);
+                            let id = *host_ids.entry(key.clone()).or_insert(next);
                             if id == next {
-                                host_list.push((tag, name));
+                                host_list.push(key);
                             }
                             raw_host_ids.insert(h.as_str(), id);
                             id
@@ -247,13 +272,37 @@ impl<T> Router<T> {
                 host_list.len() + 2
             ];
 
-            // Host table.
-            hosts.reserve(host_list.len(), host_list.iter().map(|h| h.1.len()).sum());
-            for (i, (tag, name)) in host_list.iter().enumerate() {
-                let hash = hosts.hash(*tag, name.as_bytes());
-                hosts.insert_new(hash, *tag, name.as_bytes(), to_u32(i + 2)?)?;
+            // Exact host names: hash table. Wildcard suffixes: radix tree
+            // over the reversed suffix, walked with the reversed Host.
+            let exact_hosts = host_list.iter().filter(|h| !h.0);
+            hosts.reserve(
+                exact_hosts.clone().count(),
+                exact_hosts.clone().map(|h| h.1.len()).sum(),
+            );
+            let mut reversed: Vec<(Vec<u8>, u32)> = Vec::new();
+            for (i, (wildcard, name)) in host_list.iter().enumerate() {
+                let sub = to_u32(i + 2)?;
+                if *wildcard {
+                    reversed.push((name.bytes().rev().collect(), sub));
+                } else {
+                    let hash = hosts.hash(TAG_EXACT, name.as_bytes());
+                    hosts.insert_new(hash, TAG_EXACT, name.as_bytes(), sub)?;
+                }
             }
-            has_wildcards = host_list.iter().any(|h| h.0 == TAG_WILDCARD);
+            if !reversed.is_empty() {
+                reversed.sort_unstable();
+                let keys: Vec<TreeKey<'_>> = reversed
+                    .iter()
+                    .map(|(key, sub)| TreeKey {
+                        key,
+                        entry: Entry {
+                            route: *sub,
+                            tail: NO_TAIL,
+                        },
+                    })
+                    .collect();
+                wildcard_root = wildcards.build(&keys, &mut wildcard_entries)?;
+            }
 
             // Exact paths: group identical (sub, path), candidates in order.
             exact_recs.sort_unstable_by(|a, b| {
@@ -344,7 +393,9 @@ impl<T> Router<T> {
             subs,
             hosts,
             has_host_routes,
-            has_wildcards,
+            wildcards,
+            wildcard_root,
+            wildcard_entries,
             exact,
             entries,
             tree,
@@ -357,11 +408,14 @@ impl<T> Router<T> {
     /// decoded path without query).
     ///
     /// Candidates are offered to `accept` in precedence order until it
-    /// returns true: exact host, then `*.suffix` wildcards from the longest
+    /// returns true: exact host, then `*suffix` wildcards from the longest
     /// suffix, then `*`, then host-less routes; within each, exact paths
     /// then prefix/parameter patterns by longest static prefix, ties broken
-    /// by priority (desc) and order (asc). Does not allocate unless a route
-    /// captures more than four parameters.
+    /// by priority (desc) and order (asc). A route listed under several
+    /// host patterns that all fit the request is offered once per pattern.
+    ///
+    /// Does not allocate, except when a candidate captures more than four
+    /// parameters or more than 16 prefix levels on one path hold routes.
     #[inline]
     pub fn find<'a, F>(
         &'a self,
@@ -380,17 +434,9 @@ impl<T> Router<T> {
                     return Some(m);
                 }
             }
-            if self.has_wildcards {
-                for (i, &b) in bytes.iter().enumerate().skip(1) {
-                    if b != b'.' {
-                        continue;
-                    }
-                    let suffix = bytes.get(i..).unwrap_or(&[]);
-                    if let Some(sub) = self.hosts.get(TAG_WILDCARD, suffix) {
-                        if let Some(m) = self.find_in(sub, path, &mut accept) {
-                            return Some(m);
-                        }
-                    }
+            if self.wildcard_root != NO_ROOT {
+                if let Some(m) = self.find_wildcard(bytes, path, &mut accept) {
+                    return Some(m);
                 }
             }
             if let Some(m) = self.find_in(ANY_HOST, path, &mut accept) {
@@ -400,12 +446,40 @@ impl<T> Router<T> {
         self.find_in(NO_HOST, path, &mut accept)
     }
 
+    /// Tries the wildcard host levels matching `host`, longest suffix first.
+    #[inline]
+    fn find_wildcard<'a, F>(
+        &'a self,
+        host: &[u8],
+        path: &'a str,
+        accept: &mut F,
+    ) -> Option<Match<'a, T>>
+    where
+        F: FnMut(&T, &Params<'a>) -> bool,
+    {
+        let mut trail = Trail::new();
+        self.wildcards
+            .walk(self.wildcard_root, &ReversedLower(host), &mut trail);
+        while let Some((node, _)) = trail.pop() {
+            let (start, len) = self.wildcards.entries(node);
+            for e in self.wildcard_entries.get(start..start + len).unwrap_or(&[]) {
+                if let Some(m) = self.find_in(e.route, path, accept) {
+                    return Some(m);
+                }
+            }
+        }
+        None
+    }
+
     #[inline]
     fn find_in<'a, F>(&'a self, sub: u32, path: &'a str, accept: &mut F) -> Option<Match<'a, T>>
     where
         F: FnMut(&T, &Params<'a>) -> bool,
     {
         let s = *self.subs.get(sub as usize)?;
+        if !s.has_exact && s.root == NO_ROOT {
+            return None;
+        }
         let mut params = Params::new(path);
         if s.has_exact {
             if let Some((start, len)) = self.exact.get(sub, path.as_bytes()) {

@@ -2,6 +2,7 @@
 //! comparison against a deliberately naive reference matcher.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::cmp::Reverse;
 use std::sync::Arc;
 
 use super::hash::{hash_bytes, StrTable};
@@ -240,7 +241,8 @@ fn catch_all_capture() {
         uri("files", "/files/*path"),
         uri("action", "/user/:id/*action"),
     ]);
-    let rows: &[(&str, Option<&str>, &[(&str, &str)])] = &[
+    type Row<'a> = (&'a str, Option<&'a str>, &'a [(&'a str, &'a str)]);
+    let rows: &[Row<'_>] = &[
         ("/files/a/b", Some("files"), &[("path", "a/b")]),
         ("/files/x", Some("files"), &[("path", "x")]),
         ("/files/", Some("files"), &[("path", "")]),
@@ -328,6 +330,61 @@ fn param_followed_by_prefix() {
 }
 
 #[test]
+fn long_edges_and_deep_trails() {
+    // Edges longer than the inline limit, and more than 16 nested prefix
+    // routes on one path (the trail spills to the heap).
+    let mut specs = vec![
+        uri("long", "/a/very/long/static/prefix/*"),
+        uri("longer", "/a/very/long/static/prefix/deeper/and/longer/:x"),
+        uri("sibling", "/a/very/long/static/prefiz"),
+    ];
+    let mut deep = String::from("/d");
+    for i in 0..24 {
+        deep.push_str(&format!("/{i}"));
+        specs.push(uri(&format!("deep{i}"), &format!("{deep}*")));
+    }
+    let r = build(specs);
+    check_paths(
+        &r,
+        &[
+            ("/a/very/long/static/prefix/", Some("long")),
+            (
+                "/a/very/long/static/prefix/deeper/and/longer/7",
+                Some("longer"),
+            ),
+            (
+                "/a/very/long/static/prefix/deeper/and/longer/7/8",
+                Some("long"),
+            ),
+            ("/a/very/long/static/prefiz", Some("sibling")),
+            ("/a/very/long/static/prefi", None),
+            ("/a/very/long/static/prefixx", None),
+            (
+                "/d/0/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17/18/19/20/21/22/23/x",
+                Some("deep23"),
+            ),
+            (
+                "/d/0/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17/18/19/x",
+                Some("deep19"),
+            ),
+        ],
+    );
+    let all: Vec<String> = (0..24).map(|i| format!("deep{i}")).collect();
+    for keep in [0usize, 5, 16, 17, 23] {
+        let reject: Vec<&str> = all
+            .iter()
+            .filter(|n| **n != all[keep])
+            .map(String::as_str)
+            .collect();
+        let path = "/d/0/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17/18/19/20/21/22/23/x";
+        assert_eq!(
+            hit_rejecting(&r, None, path, &reject),
+            Some(all[keep].clone())
+        );
+    }
+}
+
+#[test]
 fn unicode_paths() {
     let r = build(vec![
         uri("cafe", "/café/:x"),
@@ -385,13 +442,50 @@ fn host_matching_rules() {
             (None, "/any/1", Some("none")),
         ],
     );
+    // Wildcards of several suffix lengths, including very long ones.
+    let long = format!("*.{}.example.com", "x".repeat(300));
+    let r = build(vec![
+        spec("short", &["/*"], &["*.com"], 0, 0),
+        spec("long", &["/*"], &[&long], 0, 0),
+    ]);
+    let host = format!("a.{}", &long[2..]);
+    check(
+        &r,
+        &[
+            (Some(&host), "/", Some("long")),
+            (Some("z.example.com"), "/", Some("short")),
+        ],
+    );
+    // A wildcard is a plain suffix: `*foo.com` (APISIX accepts it) covers
+    // `foo.com` and `barfoo.com`; the longer suffix still wins.
+    let r = build(vec![
+        spec("bare", &["/*"], &["*foo.com"], 0, 0),
+        spec("dot", &["/*"], &["*.foo.com"], 0, 0),
+    ]);
+    check(
+        &r,
+        &[
+            (Some("foo.com"), "/", Some("bare")),
+            (Some("barfoo.com"), "/", Some("bare")),
+            (Some("a.foo.com"), "/", Some("dot")),
+            (Some("A.B.FOO.COM"), "/", Some("dot")),
+            (Some("oo.com"), "/", None),
+        ],
+    );
+    assert_eq!(
+        hit_rejecting(&r, Some("a.foo.com"), "/", &["dot"]).as_deref(),
+        Some("bare")
+    );
+    // A Host longer than the stack buffer still matches.
+    let long_host = format!("{}.foo.com", "y".repeat(400));
+    assert_eq!(hit(&r, Some(&long_host), "/").as_deref(), Some("dot"));
     // `*.foo.com` does not cover `foo.com` itself.
     let r = build(vec![spec("wild", &["/*"], &["*.foo.com"], 0, 0)]);
     check(
         &r,
         &[
             (Some("foo.com"), "/", None),
-            (Some(".foo.com"), "/", None),
+            (Some(".foo.com"), "/", Some("wild")),
             (Some("a.foo.com"), "/", Some("wild")),
         ],
     );
@@ -578,14 +672,14 @@ fn build_errors_name_the_pattern() {
             spec("e", &["/"], &["foo.*.com"], 0, 0),
             RouterError::InvalidHost {
                 host: "foo.*.com".into(),
-                reason: "'*' is only allowed as the leftmost label",
+                reason: "'*' is only allowed as the first character",
             },
         ),
         (
-            spec("e", &["/"], &["*foo.com"], 0, 0),
+            spec("e", &["/"], &["**.foo.com"], 0, 0),
             RouterError::InvalidHost {
-                host: "*foo.com".into(),
-                reason: "a wildcard host must look like '*.example.com'",
+                host: "**.foo.com".into(),
+                reason: "'*' is only allowed as the first character",
             },
         ),
         (
@@ -598,6 +692,12 @@ fn build_errors_name_the_pattern() {
     ];
     for (s, want) in cases {
         let label = format!("{:?} {:?}", s.uris, s.hosts);
+        // The standalone validator agrees with build.
+        assert_eq!(
+            super::validate_patterns(&s.uris, &s.hosts).err().as_ref(),
+            Some(&want),
+            "{label}"
+        );
         let err = Router::build(vec![s]).err();
         assert_eq!(err.as_ref(), Some(&want), "{label}");
         assert!(!want.to_string().is_empty());
@@ -610,6 +710,13 @@ fn build_errors_name_the_pattern() {
     ])
     .err();
     assert_eq!(err, Some(RouterError::MissingUri { route: 2 }));
+}
+
+#[test]
+fn router_is_send_and_sync() {
+    fn assert_send_sync<S: Send + Sync>() {}
+    assert_send_sync::<Router<String>>();
+    assert_send_sync::<RouterError>();
 }
 
 #[test]
@@ -640,6 +747,15 @@ fn host_helpers() {
     assert_eq!(
         parse_host("*.Foo.COM").unwrap(),
         HostPattern::Wildcard(".foo.com".into())
+    );
+    assert_eq!(
+        parse_host("*Foo.com:8").unwrap(),
+        HostPattern::Wildcard("foo.com".into())
+    );
+    assert!(super::validate_patterns(&["/a/:b".into()], &["*.x.com".into()]).is_ok());
+    assert_eq!(
+        super::validate_patterns(&[], &[]),
+        Err(RouterError::MissingUri { route: 0 })
     );
     assert_eq!(
         parse_host("Foo.com:81").unwrap(),
@@ -734,7 +850,9 @@ fn large_table_smoke() {
 
 /// Naive matcher: returns captures if `pattern` matches `path`, plus the
 /// static-prefix length and whether the pattern is exact.
-fn naive_match(pattern: &str, path: &str) -> Option<(bool, usize, Vec<(String, String)>)> {
+type Captures = Vec<(String, String)>;
+
+fn naive_match(pattern: &str, path: &str) -> Option<(bool, usize, Captures)> {
     let last = pattern.rsplit('/').next().unwrap();
     let catch_all = last.len() > 1 && last.starts_with('*');
     let (body, prefix) = if !catch_all && pattern.ends_with('*') {
@@ -804,13 +922,17 @@ fn naive_host_rank(pattern: Option<&str>, host: Option<&str>) -> Option<usize> {
             if p == "*" {
                 Some(usize::MAX - 1)
             } else if let Some(suffix) = p.strip_prefix('*') {
-                (h.len() > suffix.len() && h.ends_with(suffix)).then(|| 1000 - suffix.len())
+                h.ends_with(suffix).then(|| 1000 - suffix.len())
             } else {
                 (h == p).then_some(0)
             }
         }
     }
 }
+
+/// Candidate rank: host level, non-exact, longer static prefix first,
+/// higher priority, lower order, input position.
+type RankKey = (usize, bool, Reverse<usize>, Reverse<i64>, u64, usize);
 
 struct Rng(u64);
 impl Rng {
@@ -829,8 +951,15 @@ impl Rng {
 fn randomized_against_naive_reference() {
     const SEGS: &[&str] = &["a", "b", "ab", "", "c:d", ":p", ":q"];
     const PATH_SEGS: &[&str] = &["a", "b", "ab", "abc", "", "c:d", "x"];
-    const HOSTS: &[&str] = &["a.com", "*.a.com", "*.b.a.com", "*", "B.COM"];
-    const REQ_HOSTS: &[&str] = &["a.com", "x.a.com", "y.b.a.com", "B.com:80", "z.com"];
+    const HOSTS: &[&str] = &["a.com", "*.a.com", "*.b.a.com", "*", "B.COM", "*a.com"];
+    const REQ_HOSTS: &[&str] = &[
+        "a.com",
+        "x.a.com",
+        "y.b.a.com",
+        "B.com:80",
+        "z.com",
+        "ba.com",
+    ];
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
     let (mut matched, mut with_params) = (0, 0);
     for round in 0..200 {
@@ -873,18 +1002,7 @@ fn randomized_against_naive_reference() {
             let reject_mask = rng.next();
             let rejected = |i: usize| round % 2 == 1 && reject_mask >> (i % 64) & 1 == 1;
 
-            let mut best: Option<(
-                (
-                    usize,
-                    bool,
-                    std::cmp::Reverse<usize>,
-                    std::cmp::Reverse<i64>,
-                    u64,
-                    usize,
-                ),
-                usize,
-                Vec<(String, String)>,
-            )> = None;
+            let mut best: Option<(RankKey, usize, Captures)> = None;
             for (i, pat, h, prio, order) in &flat {
                 if rejected(*i) {
                     continue;
@@ -898,12 +1016,12 @@ fn randomized_against_naive_reference() {
                 let key = (
                     rank,
                     !exact,
-                    std::cmp::Reverse(static_len),
-                    std::cmp::Reverse(*prio),
+                    Reverse(static_len),
+                    Reverse(*prio),
                     *order,
                     *i,
                 );
-                if best.as_ref().map_or(true, |b| key < b.0) {
+                if best.as_ref().is_none_or(|b| key < b.0) {
                     best = Some((key, *i, caps));
                 }
             }

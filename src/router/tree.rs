@@ -5,6 +5,53 @@
 
 use super::error::{to_u32, RouterError};
 
+/// What a tree walk reads: a request path, or a Host read backwards.
+pub(crate) trait WalkKey {
+    /// The byte at `i`, if in range.
+    fn byte(&self, i: usize) -> Option<u8>;
+    /// Whether the bytes from `pos` on start with `edge`.
+    fn matches_at(&self, pos: usize, edge: &[u8]) -> bool;
+}
+
+impl WalkKey for [u8] {
+    #[inline(always)]
+    fn byte(&self, i: usize) -> Option<u8> {
+        self.get(i).copied()
+    }
+
+    #[inline(always)]
+    fn matches_at(&self, pos: usize, edge: &[u8]) -> bool {
+        // Edges are short: a plain loop beats a memcmp call here.
+        self.get(pos..pos + edge.len())
+            .is_some_and(|seen| edge.iter().zip(seen).all(|(a, b)| a == b))
+    }
+}
+
+/// A host name read from its last byte to its first, ASCII-lower-cased, so
+/// wildcard suffixes can be looked up as prefixes without copying.
+pub(crate) struct ReversedLower<'a>(pub(crate) &'a [u8]);
+
+impl WalkKey for ReversedLower<'_> {
+    #[inline(always)]
+    fn byte(&self, i: usize) -> Option<u8> {
+        let last = self.0.len().checked_sub(i + 1)?;
+        self.0.get(last).map(u8::to_ascii_lowercase)
+    }
+
+    #[inline(always)]
+    fn matches_at(&self, pos: usize, edge: &[u8]) -> bool {
+        let Some(end) = self.0.len().checked_sub(pos + edge.len()) else {
+            return false;
+        };
+        let Some(seen) = self.0.get(end..end + edge.len()) else {
+            return false;
+        };
+        edge.iter()
+            .zip(seen.iter().rev())
+            .all(|(a, b)| *a == b.to_ascii_lowercase())
+    }
+}
+
 /// One route reference stored at an exact path or a tree node.
 #[derive(Clone, Copy)]
 pub(crate) struct Entry {
@@ -14,13 +61,18 @@ pub(crate) struct Entry {
     pub(crate) tail: u32,
 }
 
+/// Edges up to this many bytes are stored inside the node itself.
+const INLINE_EDGE: usize = 8;
+
 #[derive(Clone, Copy, Default)]
 struct Node {
-    /// Edge bytes in `Tree::bytes`.
-    prefix_start: u32,
-    prefix_len: u32,
+    /// Edge bytes after the label byte (the whole prefix for a root): the
+    /// bytes themselves when `edge_len <= INLINE_EDGE`, else the offset of
+    /// the bytes in `Tree::bytes`.
+    edge: [u8; INLINE_EDGE],
+    edge_len: u32,
     /// Children occupy `nodes[children_start..children_start + children_len]`
-    /// and their first bytes `labels[..]` at the same indices, ascending.
+    /// and their label bytes `labels[..]` at the same indices, ascending.
     children_start: u32,
     children_len: u32,
     /// This node's routes in `entries`, already in candidate order.
@@ -117,10 +169,19 @@ impl Tree {
             let b = last.key.get(depth..).unwrap_or(&[]);
             let end = depth + common_prefix(a, b);
 
-            let prefix_start = to_u32(self.bytes.len())?;
-            self.bytes
-                .extend_from_slice(a.get(..end - depth).unwrap_or(&[]));
-            let prefix_len = to_u32(self.bytes.len())? - prefix_start;
+            // Children are reached through their label byte, so they store
+            // only the rest of their edge.
+            let skip = usize::from(slot != root as usize);
+            let edge_bytes = a.get(skip..end - depth).unwrap_or(&[]);
+            let edge_len = to_u32(edge_bytes.len())?;
+            let mut edge = [0u8; INLINE_EDGE];
+            if edge_bytes.len() <= INLINE_EDGE {
+                edge[..edge_bytes.len()].copy_from_slice(edge_bytes);
+            } else {
+                edge[..4].copy_from_slice(&to_u32(self.bytes.len())?.to_le_bytes());
+                self.bytes.extend_from_slice(edge_bytes);
+                to_u32(self.bytes.len())?;
+            }
 
             // Keys equal to the prefix sort first: they are this node's routes.
             let here = group.iter().take_while(|k| k.key.len() == end).count();
@@ -151,8 +212,8 @@ impl Tree {
             let children_len = to_u32(self.nodes.len())? - children_start;
             if let Some(node) = self.nodes.get_mut(slot) {
                 *node = Node {
-                    prefix_start,
-                    prefix_len,
+                    edge,
+                    edge_len,
                     children_start,
                     children_len,
                     entries_start,
@@ -165,25 +226,28 @@ impl Tree {
 
     /// Walks from `root` along `path`, recording nodes that hold routes.
     #[inline]
-    pub(crate) fn walk(&self, root: u32, path: &[u8], trail: &mut Trail) {
+    pub(crate) fn walk<K: WalkKey + ?Sized>(&self, root: u32, path: &K, trail: &mut Trail) {
         let mut index = root as usize;
         let mut pos = 0usize;
         while let Some(node) = self.nodes.get(index) {
-            let start = node.prefix_start as usize;
-            let len = node.prefix_len as usize;
-            let edge = self.bytes.get(start..start + len).unwrap_or(&[]);
-            let Some(seen) = path.get(pos..pos + len) else {
-                return;
-            };
-            // Edges are short: a plain loop beats a memcmp call here.
-            if !edge.iter().zip(seen).all(|(a, b)| a == b) {
-                return;
+            let len = node.edge_len as usize;
+            if len != 0 {
+                let edge = if len <= INLINE_EDGE {
+                    node.edge.get(..len).unwrap_or(&[])
+                } else {
+                    let [a, b, c, d, ..] = node.edge;
+                    let start = u32::from_le_bytes([a, b, c, d]) as usize;
+                    self.bytes.get(start..start + len).unwrap_or(&[])
+                };
+                if !path.matches_at(pos, edge) {
+                    return;
+                }
+                pos += len;
             }
-            pos += len;
             if node.entries_len != 0 {
                 trail.push(index as u32, pos);
             }
-            let Some(&byte) = path.get(pos) else {
+            let Some(byte) = path.byte(pos) else {
                 return;
             };
             let cs = node.children_start as usize;
@@ -196,7 +260,10 @@ impl Tree {
                 labels.binary_search(&byte).ok()
             };
             match found {
-                Some(off) => index = cs + off,
+                Some(off) => {
+                    index = cs + off;
+                    pos += 1;
+                }
                 None => return,
             }
         }
