@@ -110,8 +110,16 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
         _ = graceful.all_closed() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(grace) => tracing::warn!("grace period of {grace:?} over; closing remaining connections"),
     }
+    // Config sources stop on the shutdown signal (persisting their last
+    // snapshot); give them a moment, then stop regardless.
     for t in background {
-        t.abort();
+        let abort = t.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(2), t)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
     }
     Ok(())
 }

@@ -95,7 +95,11 @@ impl EtcdSync {
         loop {
             let result = tokio::select! {
                 r = self.cycle(&mut backoff) => r,
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => {
+                    // Keep the latest changes for the next start.
+                    self.persist_if_dirty(true).await;
+                    return;
+                }
             };
             if let Err(e) = result {
                 tracing::warn!(
@@ -111,7 +115,11 @@ impl EtcdSync {
             let delay = backoff.next_delay();
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => {
+                    // Keep the latest changes for the next start.
+                    self.persist_if_dirty(true).await;
+                    return;
+                }
             }
         }
     }

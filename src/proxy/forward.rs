@@ -8,6 +8,9 @@
 //! (empty, or buffered because it was small). HTTP error statuses are passed
 //! to the client, not retried.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -69,7 +72,7 @@ fn all_unhealthy(up: &Upstream) -> bool {
 
 /// Forward with retries; returns the upstream response with a streaming body.
 pub async fn forward(
-    up: &Upstream,
+    up: &Arc<Upstream>,
     mut req: ForwardRequest,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     if up.nodes.is_empty() {
@@ -82,6 +85,14 @@ pub async fn forward(
     let mut tried = vec![false; up.nodes.len()];
     let mut last_error: Option<ProxyError> = None;
     let mut attempts = 0;
+    // `read` bounds the wait for the response head once the request is written
+    // (nginx's proxy_read_timeout). A buffered body is written at once; a
+    // streamed one may need up to `send` more.
+    let head_wait = if req.body.replayable() {
+        req.timeouts.read
+    } else {
+        req.timeouts.send + req.timeouts.read
+    };
 
     while attempts < max_attempts {
         if attempts > 0 && deadline.is_some_and(|d| Instant::now() >= d) {
@@ -109,10 +120,17 @@ pub async fn forward(
 
         up.balancer.on_start(idx);
         let t0 = Instant::now();
-        let result = send_once(up, idx, upstream_req, sni.as_deref(), req.timeouts).await;
+        let result = send_once(
+            up,
+            idx,
+            upstream_req,
+            sni.as_deref(),
+            req.timeouts,
+            head_wait,
+        )
+        .await;
         match result {
             Ok(resp) => {
-                up.balancer.on_finish(idx, t0.elapsed(), false);
                 if let Some(h) = &up.health {
                     h.report_passive(
                         idx,
@@ -122,10 +140,16 @@ pub async fn forward(
                 }
                 let read = req.timeouts.read;
                 let (parts, body) = resp.into_parts();
-                return Ok(Response::from_parts(
-                    parts,
-                    IdleTimeoutBody::new(body, read).boxed(),
-                ));
+                // The request stays "active" for least_conn/ewma until its body ends.
+                let body = CompletionBody {
+                    inner: IdleTimeoutBody::new(body, read),
+                    done: Some(Completion {
+                        up: up.clone(),
+                        node: idx,
+                        started: t0,
+                    }),
+                };
+                return Ok(Response::from_parts(parts, body.boxed()));
             }
             Err(mut failure) => {
                 up.balancer.on_finish(idx, t0.elapsed(), true);
@@ -233,6 +257,7 @@ async fn send_once(
     req: Request<ProxyBody>,
     sni: Option<&str>,
     timeouts: Timeouts,
+    wait: Duration,
 ) -> Result<Response<crate::upstream::pool::PooledBody>, AttemptFailure> {
     let node = &up.nodes[idx];
     let conn = node
@@ -241,13 +266,13 @@ async fn send_once(
         .await
         .map_err(AttemptFailure::Connect)?;
     let reused = conn.reused;
-    let wait = timeouts.send + timeouts.read;
     let first = tokio::time::timeout(wait, conn.send(req)).await;
     match first {
         Err(_) => Err(AttemptFailure::Timeout(wait)),
         Ok(Ok(resp)) => Ok(resp),
         Ok(Err(SendError::Failed(e))) => Err(AttemptFailure::Exchange(e)),
         Ok(Err(SendError::NotSent(req, e))) => {
+            let req = *req;
             if !reused {
                 return Err(AttemptFailure::NotSent(req.into_body(), e));
             }
@@ -263,9 +288,80 @@ async fn send_once(
                 Ok(Ok(resp)) => Ok(resp),
                 Ok(Err(SendError::Failed(e))) => Err(AttemptFailure::Exchange(e)),
                 Ok(Err(SendError::NotSent(req, e))) => {
-                    Err(AttemptFailure::NotSent(req.into_body(), e))
+                    Err(AttemptFailure::NotSent((*req).into_body(), e))
                 }
             }
         }
+    }
+}
+
+/// Reports the end of a request to the balancer exactly once.
+struct Completion {
+    up: Arc<Upstream>,
+    node: usize,
+    started: Instant,
+}
+
+impl Completion {
+    fn finish(self, failed: bool) {
+        self.up
+            .balancer
+            .on_finish(self.node, self.started.elapsed(), failed);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that tells the balancer when the exchange is over
+    /// (end of body, error, or the client going away).
+    struct CompletionBody<B> {
+        #[pin]
+        inner: B,
+        done: Option<Completion>,
+    }
+
+    impl<B> PinnedDrop for CompletionBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(c) = this.project().done.take() {
+                c.finish(false);
+            }
+        }
+    }
+}
+
+impl<B> http_body::Body for CompletionBody<B>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, B::Error>>> {
+        let this = self.project();
+        let res = this.inner.poll_frame(cx);
+        match &res {
+            Poll::Ready(None) => {
+                if let Some(c) = this.done.take() {
+                    c.finish(false);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(c) = this.done.take() {
+                    c.finish(true);
+                }
+            }
+            _ => {}
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }

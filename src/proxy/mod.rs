@@ -80,8 +80,7 @@ impl Proxy {
         let route: Arc<Route> = matched.route.clone();
         *route_id = Some(route.meta.id.clone());
         let upstream = resolve_upstream(snap, &route)?;
-        let hash_key = hash_key(upstream, &vars, &req, conn);
-        drop(vars);
+        let hash_key = hash_key(&upstream, &vars, &req, conn);
         let timeouts = route
             .timeout
             .or(upstream.timeouts)
@@ -91,15 +90,15 @@ impl Proxy {
             .or_else(|| snap.service_of(&route).and_then(|s| s.enable_websocket))
             .unwrap_or(false);
         if websocket_allowed && websocket::is_upgrade_request(&req) {
-            return websocket::proxy(upstream, req, conn, timeouts, hash_key).await;
+            return websocket::proxy(&upstream, req, conn, timeouts, hash_key).await;
         }
-        self.forward_http(upstream, req, conn, timeouts, hash_key)
+        self.forward_http(&upstream, req, conn, timeouts, hash_key)
             .await
     }
 
     async fn forward_http(
         &self,
-        upstream: &Upstream,
+        upstream: &Arc<Upstream>,
         req: Request<Incoming>,
         conn: ConnInfo,
         timeouts: Timeouts,
@@ -217,21 +216,17 @@ fn route_accepts(
 }
 
 /// The upstream a route uses: inline, by id, or through its service.
-fn resolve_upstream<'s>(snap: &'s Snapshot, route: &'s Route) -> Result<&'s Upstream, ProxyError> {
+fn resolve_upstream(snap: &Snapshot, route: &Route) -> Result<Arc<Upstream>, ProxyError> {
     if let Some(u) = &route.upstream {
-        return Ok(u);
+        return Ok(u.clone());
     }
     if let Some(id) = &route.upstream_id {
-        return snap
-            .upstreams
-            .get(id.as_str())
-            .map(|u| u.as_ref())
-            .ok_or_else(|| {
-                ProxyError::NoUpstream(format!(
-                    "upstream {id} of route {} not found",
-                    route.meta.id
-                ))
-            });
+        return snap.upstreams.get(id.as_str()).cloned().ok_or_else(|| {
+            ProxyError::NoUpstream(format!(
+                "upstream {id} of route {} not found",
+                route.meta.id
+            ))
+        });
     }
     if let Some(sid) = &route.service_id {
         let svc = snap.services.get(sid.as_str()).ok_or_else(|| {
@@ -241,16 +236,12 @@ fn resolve_upstream<'s>(snap: &'s Snapshot, route: &'s Route) -> Result<&'s Upst
             ))
         })?;
         if let Some(u) = &svc.upstream {
-            return Ok(u);
+            return Ok(u.clone());
         }
         if let Some(id) = &svc.upstream_id {
-            return snap
-                .upstreams
-                .get(id.as_str())
-                .map(|u| u.as_ref())
-                .ok_or_else(|| {
-                    ProxyError::NoUpstream(format!("upstream {id} of service {sid} not found"))
-                });
+            return snap.upstreams.get(id.as_str()).cloned().ok_or_else(|| {
+                ProxyError::NoUpstream(format!("upstream {id} of service {sid} not found"))
+            });
         }
     }
     Err(ProxyError::NoUpstream(format!(

@@ -68,30 +68,35 @@ pub async fn proxy(
         upstream_req.headers_mut().insert(header::HOST, h);
     }
     let started = Instant::now();
+    up.balancer.on_start(idx);
     let upstream_conn = node
         .pool
         .connect_dedicated(timeouts.connect, None)
         .await
         .map_err(|e| {
+            up.balancer.on_finish(idx, started.elapsed(), true);
             if let Some(h) = &up.health {
                 h.report_passive(idx, Outcome::TcpFailure, &node.authority);
             }
             ProxyError::UpstreamFailed(format!("upstream {} failed: {e}", node.authority))
         })?;
-    let wait = timeouts.send + timeouts.read;
+    // The upgrade request has no body: only the read timeout applies.
+    let wait = timeouts.read;
     let mut resp = match tokio::time::timeout(wait, upstream_conn.send(upstream_req)).await {
         Err(_) => {
+            up.balancer.on_finish(idx, started.elapsed(), true);
             return Err(ProxyError::UpstreamTimeout(format!(
                 "upstream {} did not answer the websocket upgrade within {}s",
                 node.authority,
                 wait.as_secs_f64()
-            )))
+            )));
         }
         Ok(Err(SendError::Failed(e) | SendError::NotSent(_, e))) => {
+            up.balancer.on_finish(idx, started.elapsed(), true);
             return Err(ProxyError::UpstreamFailed(format!(
                 "upstream {} failed: {e}",
                 node.authority
-            )))
+            )));
         }
         Ok(Ok(r)) => r,
     };

@@ -150,10 +150,12 @@ impl Upstream {
                 }
                 TlsMode::Tls { verify }
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "property \"scheme\" validation failed: `{}` is not supported for HTTP routes yet",
                 format!("{other:?}").to_lowercase()
-            )),
+            ))
+            }
         };
         let default_port = if matches!(tls, TlsMode::Plain) {
             80

@@ -77,7 +77,7 @@ pub struct Conn {
 #[derive(Debug)]
 pub enum SendError {
     /// The request was not written; it is handed back for another attempt.
-    NotSent(Request<ProxyBody>, hyper::Error),
+    NotSent(Box<Request<ProxyBody>>, hyper::Error),
     /// The request may have reached the node.
     Failed(hyper::Error),
 }
@@ -194,7 +194,7 @@ impl Conn {
                 ))
             }
             Err(mut e) => match e.take_message() {
-                Some(req) => Err(SendError::NotSent(req, e.into_error())),
+                Some(req) => Err(SendError::NotSent(Box::new(req), e.into_error())),
                 None => Err(SendError::Failed(e.into_error())),
             },
         }

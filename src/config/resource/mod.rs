@@ -134,19 +134,36 @@ pub fn from_json<T: serde::de::DeserializeOwned>(value: &[u8]) -> Result<T, Stri
     let parsed: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path == "." || path.is_empty() {
+        // Malformed JSON is not a property's fault (its path would read `?`).
+        if inner.is_syntax() || inner.is_eof() {
+            format!("invalid JSON: {inner}")
+        } else if path == "." || path.is_empty() {
             inner.to_string()
         } else {
             format!("property \"{path}\" validation failed: {inner}")
         }
     })?;
-    de.end().map_err(|e| e.to_string())?;
+    de.end().map_err(|e| format!("invalid JSON: {e}"))?;
     Ok(parsed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn malformed_json_is_not_blamed_on_a_property() {
+        for bad in [
+            "{not json",
+            r#"{"uri": "/a", "upstream": {"#,
+            r#"{"uri": "/a"} x"#,
+        ] {
+            let e = from_json::<RouteConf>(bad.as_bytes()).unwrap_err();
+            assert!(e.starts_with("invalid JSON: "), "{bad}: {e}");
+        }
+        let e = from_json::<RouteConf>(br#"{"uri": 5}"#).unwrap_err();
+        assert!(e.starts_with("property \"uri\" validation failed"), "{e}");
+    }
 
     #[test]
     fn keys() {

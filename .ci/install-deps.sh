@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install what strait's build, `make run` and `make test` need on Debian 12,
+# skipping anything already present. Safe to run repeatedly.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+command -v etcd    >/dev/null 2>&1 || missing+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
+command -v protoc  >/dev/null 2>&1 || missing+=(protobuf-compiler)
+command -v curl    >/dev/null 2>&1 || missing+=(curl)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $SUDO apt-get install -y -q "${missing[@]}" >/dev/null; then
+    $SUDO apt-get update -q >/dev/null
+    $SUDO apt-get install -y -q "${missing[@]}" >/dev/null
+  fi
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi

@@ -1,0 +1,225 @@
+//! A real etcd (`/usr/bin/etcd`, v3.4) for one test: free loopback client and
+//! peer ports, a temp data dir, `--log-level error --logger zap`; started and
+//! waited for until it answers. It can be stopped (SIGKILL, as a crash or a
+//! lost node looks to the gateway), restarted on the same ports and data,
+//! restarted empty (a wiped or restored cluster), or restarted on a private
+//! client port the gateway does not know about (to change etcd "behind the
+//! gateway's back"). Killed on drop.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, CompactionOptions, ConnectOptions, GetOptions};
+use tempfile::TempDir;
+
+use super::free_port;
+
+/// A running (or stopped) single-member etcd.
+pub struct Etcd {
+    name: String,
+    client_port: u16,
+    active_port: u16,
+    peer_port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl Etcd {
+    /// Start a fresh etcd and wait until it answers.
+    pub async fn start() -> Etcd {
+        let dir = tempfile::Builder::new()
+            .prefix("strait-etcd-")
+            .tempdir()
+            .expect("temp dir for etcd");
+        let client_port = free_port();
+        let mut etcd = Etcd {
+            name: format!("n{client_port}"),
+            client_port,
+            active_port: client_port,
+            peer_port: free_port(),
+            dir,
+            child: None,
+        };
+        etcd.spawn(client_port).await;
+        etcd
+    }
+
+    /// `http://127.0.0.1:{client port}` — what the gateway is configured with.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("etcd.log")
+    }
+
+    /// etcd's own log (errors only).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    async fn spawn(&mut self, client_port: u16) {
+        assert!(self.child.is_none(), "etcd is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("etcd log file");
+        let client_url = format!("http://127.0.0.1:{client_port}");
+        let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
+        let child = Command::new("etcd")
+            .arg("--name")
+            .arg(&self.name)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--listen-client-urls")
+            .arg(&client_url)
+            .arg("--advertise-client-urls")
+            .arg(&client_url)
+            .arg("--listen-peer-urls")
+            .arg(&peer_url)
+            .arg("--initial-advertise-peer-urls")
+            .arg(&peer_url)
+            .arg("--initial-cluster")
+            .arg(format!("{}={peer_url}", self.name))
+            .arg("--log-level")
+            .arg("error")
+            .arg("--logger")
+            .arg("zap")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("cannot run `etcd` (is /usr/bin/etcd installed?)");
+        self.child = Some(child);
+        self.active_port = client_port;
+        self.wait_up().await;
+    }
+
+    async fn wait_up(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("etcd exited at start with {status}:\n{}", self.log());
+            }
+            if let Ok(mut c) = self.client().await {
+                let probe = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    c.get("/strait-harness-probe", None),
+                )
+                .await;
+                if matches!(probe, Ok(Ok(_))) {
+                    return;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("etcd did not answer within 20 s:\n{}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A client on the port etcd currently listens on.
+    async fn client(&self) -> Result<Client, etcd_client::Error> {
+        let opts = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_timeout(Duration::from_secs(5));
+        Client::connect([format!("127.0.0.1:{}", self.active_port)], Some(opts)).await
+    }
+
+    async fn must_client(&self) -> Client {
+        self.client()
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to etcd: {e}"))
+    }
+
+    /// Write `value` at `key`; returns the new revision.
+    pub async fn put(&self, key: &str, value: &str) -> i64 {
+        let resp = self
+            .must_client()
+            .await
+            .put(key, value, None)
+            .await
+            .unwrap_or_else(|e| panic!("etcd put {key}: {e}"));
+        resp.header().map(|h| h.revision()).unwrap_or(0)
+    }
+
+    /// Delete `key`; returns the new revision.
+    pub async fn delete(&self, key: &str) -> i64 {
+        let resp = self
+            .must_client()
+            .await
+            .delete(key, None)
+            .await
+            .unwrap_or_else(|e| panic!("etcd delete {key}: {e}"));
+        resp.header().map(|h| h.revision()).unwrap_or(0)
+    }
+
+    /// The current store revision.
+    pub async fn revision(&self) -> i64 {
+        let resp = self
+            .must_client()
+            .await
+            .get("/", Some(GetOptions::new().with_prefix().with_count_only()))
+            .await
+            .unwrap_or_else(|e| panic!("etcd get: {e}"));
+        resp.header().map(|h| h.revision()).unwrap_or(0)
+    }
+
+    /// Compact history up to `revision`, physically (waits until it is applied).
+    pub async fn compact(&self, revision: i64) {
+        self.must_client()
+            .await
+            .compact(revision, Some(CompactionOptions::new().with_physical()))
+            .await
+            .unwrap_or_else(|e| panic!("etcd compact {revision}: {e}"));
+    }
+
+    /// Kill etcd (SIGKILL) and wait for it: connections drop at once.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it again on the same ports and data dir.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let port = self.client_port;
+        self.spawn(port).await;
+    }
+
+    /// Replace it with a brand-new, empty etcd on the same ports (its data
+    /// dir wiped): to the gateway, a cluster restored to an older revision.
+    pub async fn restart_empty(&mut self) {
+        self.stop();
+        std::fs::remove_dir_all(self.data_dir()).expect("wipe the etcd data dir");
+        let port = self.client_port;
+        self.spawn(port).await;
+    }
+
+    /// Start it again on the same data dir but a client port the gateway does
+    /// not know; [`put`](Self::put) and friends use that port until
+    /// [`restart`](Self::restart) moves etcd back.
+    pub async fn restart_on_private_port(&mut self) {
+        self.stop();
+        let port = free_port();
+        self.spawn(port).await;
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,295 @@
+//! The gateway under test: the real `strait` binary, started with a
+//! config.yaml written into a temp dir (free proxy and status ports on
+//! 127.0.0.1, etcd endpoint and prefix, `resync_delay: 0.2`, a short
+//! `worker_shutdown_timeout`, the snapshot file in the temp dir unless given,
+//! and `apisix.yaml` next to it in standalone mode). Its stdout and stderr go
+//! to a log file (`RUST_LOG=info`) that tests read and that failing
+//! assertions print (set `STRAIT_TEST_SHOW_LOG=1` to print it for passing
+//! tests too, with `--no-capture`). Killed on drop.
+//!
+//! Also [`wait_until`], the polling helper every test uses instead of sleeps.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::etcd::Etcd;
+use super::{free_port, get};
+
+/// How to configure a gateway.
+#[derive(Debug, Clone)]
+pub struct GatewayOpts {
+    /// etcd endpoint (`http://127.0.0.1:port`); a closed port when `None` in etcd mode.
+    pub etcd_endpoint: Option<String>,
+    /// etcd key prefix.
+    pub prefix: String,
+    /// `deployment.etcd.timeout` in seconds.
+    pub etcd_timeout: u64,
+    /// Standalone mode with this `apisix.yaml` content.
+    pub standalone_yaml: Option<String>,
+    /// Persisted snapshot file; `snapshot.json` in the temp dir when `None`.
+    pub snapshot_file: Option<PathBuf>,
+    /// `nginx_config.worker_shutdown_timeout`.
+    pub shutdown_timeout: String,
+}
+
+impl Default for GatewayOpts {
+    fn default() -> Self {
+        GatewayOpts {
+            etcd_endpoint: None,
+            prefix: "/apisix".into(),
+            etcd_timeout: 5,
+            standalone_yaml: None,
+            snapshot_file: None,
+            shutdown_timeout: "5s".into(),
+        }
+    }
+}
+
+impl GatewayOpts {
+    /// Watch this etcd.
+    pub fn etcd(etcd: &Etcd) -> GatewayOpts {
+        GatewayOpts {
+            etcd_endpoint: Some(etcd.endpoint()),
+            ..GatewayOpts::default()
+        }
+    }
+
+    /// Standalone mode (`config_provider: yaml`) with this `apisix.yaml`.
+    pub fn standalone(yaml: &str) -> GatewayOpts {
+        GatewayOpts {
+            standalone_yaml: Some(yaml.to_string()),
+            ..GatewayOpts::default()
+        }
+    }
+
+    /// Persist the snapshot at `path` (to share it between two gateway runs).
+    pub fn snapshot_file(mut self, path: impl Into<PathBuf>) -> GatewayOpts {
+        self.snapshot_file = Some(path.into());
+        self
+    }
+
+    /// Set `worker_shutdown_timeout` (`"5s"`, `"500ms"`).
+    pub fn shutdown_timeout(mut self, t: &str) -> GatewayOpts {
+        self.shutdown_timeout = t.to_string();
+        self
+    }
+}
+
+/// A running gateway process.
+pub struct Gateway {
+    child: Option<Child>,
+    dir: TempDir,
+    /// Proxy port (`apisix.node_listen`).
+    pub proxy_port: u16,
+    /// Status API port.
+    pub status_port: u16,
+    log_path: PathBuf,
+    exit: Option<ExitStatus>,
+}
+
+impl Gateway {
+    /// Write the config, spawn the binary and wait until `/status` answers
+    /// (not until ready: some tests start it while etcd is down).
+    pub async fn start(opts: GatewayOpts) -> Gateway {
+        let dir = tempfile::Builder::new()
+            .prefix("strait-gw-")
+            .tempdir()
+            .expect("temp dir for the gateway");
+        let proxy_port = free_port();
+        let status_port = free_port();
+        let snapshot = opts
+            .snapshot_file
+            .clone()
+            .unwrap_or_else(|| dir.path().join("snapshot.json"));
+        let etcd = opts
+            .etcd_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}", super::closed_port()));
+        let provider = if opts.standalone_yaml.is_some() {
+            "yaml"
+        } else {
+            "etcd"
+        };
+        let config = format!(
+            "apisix:\n  node_listen:\n    - ip: 127.0.0.1\n      port: {proxy_port}\n  status:\n    ip: 127.0.0.1\n    port: {status_port}\n\
+             nginx_config:\n  worker_processes: 2\n  error_log_level: info\n  worker_shutdown_timeout: {shutdown}\n\
+             deployment:\n  role: data_plane\n  role_data_plane:\n    config_provider: {provider}\n  etcd:\n    host:\n      - \"{etcd}\"\n    prefix: {prefix}\n    timeout: {timeout}\n    resync_delay: 0.2\n\
+             strait:\n  snapshot_file: {snapshot}\n",
+            shutdown = opts.shutdown_timeout,
+            prefix = opts.prefix,
+            timeout = opts.etcd_timeout,
+            snapshot = snapshot.display(),
+        );
+        let config_path = dir.path().join("config.yaml");
+        std::fs::write(&config_path, config).expect("write config.yaml");
+        if let Some(yaml) = &opts.standalone_yaml {
+            std::fs::write(dir.path().join("apisix.yaml"), yaml).expect("write apisix.yaml");
+        }
+        let log_path = dir.path().join("gateway.log");
+        let log = std::fs::File::create(&log_path).expect("gateway log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_strait"))
+            .arg("-c")
+            .arg(&config_path)
+            .current_dir(dir.path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn the strait binary");
+        let mut gw = Gateway {
+            child: Some(child),
+            dir,
+            proxy_port,
+            status_port,
+            log_path,
+            exit: None,
+        };
+        let status_url = gw.status_url("/status");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = gw.try_exit() {
+                panic!(
+                    "gateway exited at start with {status}\n--- gateway log ---\n{}",
+                    gw.log()
+                );
+            }
+            let probe = get(&status_url)
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await;
+            if matches!(probe, Ok(ref r) if r.status == 200) {
+                return gw;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "gateway /status did not answer within 15 s\n--- gateway log ---\n{}",
+                    gw.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The temp dir holding config.yaml, apisix.yaml, the log and the snapshot.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `http://127.0.0.1:{proxy port}{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.proxy_port)
+    }
+
+    /// `http://127.0.0.1:{status port}{path}`.
+    pub fn status_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.status_port)
+    }
+
+    /// Wait until `/status/ready` is 200 (a first configuration is loaded).
+    pub async fn wait_ready(&self) {
+        let url = self.status_url("/status/ready");
+        let ok = wait_until(Duration::from_secs(15), || async {
+            matches!(get(&url).send().await, Ok(r) if r.status == 200)
+        })
+        .await;
+        gw_assert!(
+            self,
+            ok.is_some(),
+            "gateway did not become ready within 15 s"
+        );
+    }
+
+    /// The whole log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The last `n` lines of the log.
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Send SIGTERM.
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {} failed", self.pid());
+    }
+
+    fn try_exit(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none() {
+            if let Some(c) = self.child.as_mut() {
+                self.exit = c.try_wait().ok().flatten();
+            }
+        }
+        self.exit
+    }
+
+    /// Wait (up to `limit`) for the process to exit.
+    pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.try_exit() {
+                return s;
+            }
+            gw_assert!(
+                self,
+                Instant::now() < deadline,
+                "gateway did not exit within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if std::env::var_os("STRAIT_TEST_SHOW_LOG").is_some() {
+            eprintln!(
+                "--- gateway log ({}) ---\n{}",
+                self.dir().display(),
+                self.log()
+            );
+        }
+        if let Some(mut c) = self.child.take() {
+            if self.exit.is_none() {
+                let _ = c.kill();
+            }
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Poll `check` every 5 ms until it is true or `timeout` passes; returns how
+/// long it took, or `None` on timeout.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return Some(started.elapsed());
+        }
+        if started.elapsed() > timeout {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -1,0 +1,147 @@
+//! Upstream failures as a client sees them: retries on the next node,
+//! 502 when retries are off, passive health checks ejecting a failing node,
+//! 504 on a read timeout.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{by_port, etcd_gateway, fire, nodes};
+use crate::common::{closed_port, get, Upstream, UpstreamOpts};
+
+fn closed_node() -> (String, u16) {
+    (format!("127.0.0.1:{}", closed_port()), 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_failure_retries_next_node_and_retries_0_gives_502() {
+    let up = Upstream::start().await;
+    let (dead, w) = closed_node();
+    let mut both = nodes(&[(&up, 1)]);
+    both[dead.as_str()] = json!(w);
+    let (_etcd, gw) = etcd_gateway(&[
+        (
+            "routes/retry",
+            json!({"uri": "/retry", "upstream": {"nodes": both.clone()}}),
+        ),
+        (
+            "routes/noretry",
+            json!({"uri": "/noretry", "upstream": {"nodes": both, "retries": 0}}),
+        ),
+    ])
+    .await;
+
+    let url = gw.url("/retry");
+    let resps = fire(&gw, 10, 1, move |_| get(&url)).await;
+    gw_assert!(
+        gw,
+        resps
+            .iter()
+            .all(|r| r.status == 200 && r.upstream_port() == Some(up.port())),
+        "with a dead node and default retries every request should succeed on {}: {:?}",
+        up.port(),
+        resps
+            .iter()
+            .map(|r| (r.status, r.upstream_port()))
+            .collect::<Vec<_>>()
+    );
+
+    let url = gw.url("/noretry");
+    let resps = fire(&gw, 10, 1, move |_| get(&url)).await;
+    let failed: Vec<_> = resps.iter().filter(|r| r.status == 502).collect();
+    gw_assert!(
+        gw,
+        failed.len() == 5 && resps.iter().filter(|r| r.status == 200).count() == 5,
+        "retries: 0 over a dead and a live node (roundrobin): expected 5 × 502 and 5 × 200, got {:?}",
+        resps.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    for r in failed {
+        let body = r.json();
+        gw_assert!(
+            gw,
+            body["error_msg"].as_str().is_some_and(|m| !m.is_empty())
+                && r.header("content-type") == Some("application/json"),
+            "a 502 should carry a JSON {{\"error_msg\": ...}} body, got {:?}",
+            r.body
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passive_health_check_ejects_failing_node() {
+    let good = Upstream::start().await;
+    let bad = Upstream::start_with(UpstreamOpts {
+        fail_with: Some(500),
+        ..Default::default()
+    })
+    .await;
+    let upstream = json!({
+        "type": "roundrobin",
+        "nodes": nodes(&[(&good, 1), (&bad, 1)]),
+        "retries": 0,
+        "checks": {
+            // Required by the schema; probes a status no threshold counts, rarely.
+            "active": {"http_path": "/status/204",
+                       "healthy": {"interval": 100}, "unhealthy": {"interval": 100}},
+            "passive": {"unhealthy": {"http_statuses": [500], "http_failures": 2}}
+        }
+    });
+    let (_etcd, gw) =
+        etcd_gateway(&[("routes/1", json!({"uri": "/hello", "upstream": upstream}))]).await;
+    let url = gw.url("/hello");
+    let resps = fire(&gw, 30, 1, move |_| get(&url)).await;
+    let statuses: Vec<u16> = resps.iter().map(|r| r.status).collect();
+    let errors = statuses.iter().filter(|s| **s == 500).count();
+    gw_assert!(
+        gw,
+        bad.count_path("/hello") == 2 && errors == 2,
+        "the failing node should get exactly 2 requests before ejection; it got {}, client saw {errors} × 500: {statuses:?}",
+        bad.count_path("/hello")
+    );
+    gw_assert!(
+        gw,
+        resps[10..]
+            .iter()
+            .all(|r| r.status == 200 && r.upstream_port() == Some(good.port())),
+        "after ejection every request should be served by the healthy node: {statuses:?}"
+    );
+    gw_assert!(
+        gw,
+        gw.log().contains("marked unhealthy"),
+        "the ejection should be logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_timeout_gives_504() {
+    let up = Upstream::start().await;
+    let route = json!({
+        "uri": "/slow",
+        "timeout": {"connect": 1, "send": 1, "read": 0.5},
+        "upstream": {"nodes": nodes(&[(&up, 1)])}
+    });
+    let (_etcd, gw) = etcd_gateway(&[("routes/1", route)]).await;
+    let started = Instant::now();
+    let r = get(gw.url("/slow?ms=2000")).send().await.unwrap();
+    let took = started.elapsed();
+    assert_status!(gw, r, 504, "GET /slow?ms=2000 with a 0.5 s read timeout");
+    gw_assert!(
+        gw,
+        r.json()["error_msg"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "a 504 should carry a JSON error_msg, got {:?}",
+        r.body
+    );
+    gw_assert!(
+        gw,
+        took >= Duration::from_millis(500) && took < Duration::from_millis(1000),
+        "the gateway should give up once the 0.5 s read timeout passes (as nginx), long before the upstream answers (2 s); took {took:?}"
+    );
+    let counts = by_port(std::slice::from_ref(&r));
+    gw_assert!(
+        gw,
+        counts.get(&0) == Some(&1),
+        "a gateway timeout is not an upstream answer: {counts:?}"
+    );
+}
