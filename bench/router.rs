@@ -15,8 +15,8 @@ const ROTATE: usize = 1024;
 fn route(id: usize, uri: String, hosts: Vec<String>) -> RouteSpec<usize> {
     RouteSpec {
         payload: Arc::new(id),
-        uris: vec![uri],
-        hosts,
+        uris: vec![uri].into(),
+        hosts: hosts.into(),
         priority: (id % 3) as i64,
         order: id as u64,
     }

@@ -42,22 +42,27 @@ pub fn error_json(msg: &str) -> ProxyBody {
 pub struct ReadTimeout(pub Duration);
 
 pin_project_lite::pin_project! {
-    /// Fails the stream when no frame arrives within `timeout` of the previous one.
+    /// Fails the stream when the upstream sends nothing for `timeout` while
+    /// we are waiting for it. Time the client spends not reading (back
+    /// pressure) does not count: the timer is armed on the first wait after a
+    /// frame, not when the frame is handed out.
     pub struct IdleTimeoutBody<B> {
         #[pin]
         inner: B,
         timeout: Duration,
+        armed: bool,
         #[pin]
         sleep: Sleep,
     }
 }
 
 impl<B> IdleTimeoutBody<B> {
-    /// Wrap `inner`, allowing at most `timeout` between frames.
+    /// Wrap `inner`, allowing at most `timeout` of waiting between frames.
     pub fn new(inner: B, timeout: Duration) -> Self {
         IdleTimeoutBody {
             inner,
             timeout,
+            armed: true,
             sleep: tokio::time::sleep(timeout),
         }
     }
@@ -78,16 +83,22 @@ where
         let mut this = self.project();
         match this.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                let deadline = Instant::now() + *this.timeout;
-                this.sleep.as_mut().reset(deadline);
+                *this.armed = false;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => match this.sleep.poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(ReadTimeout(*this.timeout))))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                if !*this.armed {
+                    *this.armed = true;
+                    let deadline = Instant::now() + *this.timeout;
+                    this.sleep.as_mut().reset(deadline);
+                }
+                match this.sleep.poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(ReadTimeout(*this.timeout))))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 

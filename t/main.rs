@@ -4,6 +4,9 @@
 //! Run with `cargo nextest run --test integration`; every test starts its own
 //! etcd and gateway on free ports in its own temp dir, so they run in parallel.
 
+// Test harness code may stop a test the quick way.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[macro_use]
 mod common;
 mod data_plane;

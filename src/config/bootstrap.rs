@@ -291,8 +291,10 @@ impl<'de> Deserialize<'de> for DurationSpec {
                 num.trim().parse::<f64>().map_err(|_| bad(&s))? * mult
             }
         };
-        if !secs.is_finite() || secs < 0.0 {
-            return Err(serde::de::Error::custom("must be a non-negative duration"));
+        if !secs.is_finite() || !(0.0..=crate::config::resource::MAX_SECONDS).contains(&secs) {
+            return Err(serde::de::Error::custom(
+                "must be a non-negative duration of at most a year",
+            ));
         }
         Ok(DurationSpec(Duration::from_secs_f64(secs)))
     }
@@ -529,10 +531,13 @@ impl BootstrapConfig {
                 "must be at least 1 second".into(),
             ));
         }
-        if !(etcd.resync_delay.is_finite() && etcd.resync_delay > 0.0) {
+        if !(etcd.resync_delay.is_finite()
+            && etcd.resync_delay > 0.0
+            && etcd.resync_delay <= 3600.0)
+        {
             return Err((
                 "deployment.etcd.resync_delay",
-                "must be a positive number".into(),
+                "must be a positive number of seconds, at most 3600".into(),
             ));
         }
         if let Some(keys) = &self.deployment.admin.admin_key {

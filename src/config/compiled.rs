@@ -89,10 +89,10 @@ impl MethodSet {
 pub struct Route {
     /// Item identity.
     pub meta: ItemMeta,
-    /// Path patterns.
-    pub uris: Vec<String>,
+    /// Path patterns (shared with the router index without copying).
+    pub uris: Arc<[String]>,
     /// Own host patterns (lower-cased); empty means "inherit the service's, else any".
-    pub hosts: Vec<String>,
+    pub hosts: Arc<[String]>,
     /// Method filter.
     pub methods: Option<MethodSet>,
     /// Client address filter.
@@ -125,7 +125,7 @@ pub struct Service {
     /// Item identity.
     pub meta: ItemMeta,
     /// Hosts inherited by routes without their own (lower-cased).
-    pub hosts: Vec<String>,
+    pub hosts: Arc<[String]>,
     /// Inline upstream.
     pub upstream: Option<Arc<Upstream>>,
     /// Referenced upstream.
@@ -253,8 +253,8 @@ impl Route {
         };
         Ok(Route {
             meta,
-            uris,
-            hosts,
+            uris: uris.into(),
+            hosts: hosts.into(),
             methods,
             remote_addrs,
             vars,
@@ -299,7 +299,7 @@ impl Service {
         };
         Ok(Service {
             meta,
-            hosts,
+            hosts: hosts.into(),
             upstream,
             upstream_id: conf.upstream_id,
             plugins: conf.plugins,
@@ -364,7 +364,7 @@ mod tests {
             br#"{"uri":"/a","hosts":["Foo.COM","*.bar.com"],"methods":["GET"],"upstream_id":"u1","priority":3,"status":0}"#,
         )
         .unwrap();
-        assert_eq!(r.hosts, vec!["foo.com", "*.bar.com"]);
+        assert_eq!(&r.hosts[..], ["foo.com", "*.bar.com"]);
         assert!(r.methods.unwrap().contains(&Method::GET));
         assert!(!r.methods.unwrap().contains(&Method::POST));
         assert!(!r.enabled);

@@ -78,7 +78,12 @@ impl DiskCache {
             revision,
             items,
         };
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+        // Owner-only: the file holds credentials and private keys of later milestones.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = std::io::BufWriter::new(options.open(&tmp).map_err(io)?);
         serde_json::to_writer(&mut f, &content).map_err(|e| io(e.into()))?;
         f.flush().map_err(io)?;
         f.get_ref().sync_all().map_err(io)?;

@@ -12,13 +12,32 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, ConnectOptions, EventType, GetOptions, WatchOptions};
+use etcd_client::{Client, ConnectOptions, EventType, GetOptions, KvClient, WatchOptions};
 use tokio::sync::watch;
 
 use super::bootstrap::EtcdSection;
 use super::disk_cache::DiskCache;
 use super::snapshot::{SharedSnapshot, Snapshot};
 use super::store::{Changes, ConfigEvent, ConfigStore, RawItem};
+
+/// Largest etcd response accepted (range pages and watch batches).
+const MAX_MESSAGE: usize = 256 * 1024 * 1024;
+/// Keys per page of a full listing.
+const RANGE_PAGE: i64 = 2000;
+/// Longest time changes wait to be published under continuous churn.
+const BATCH_WINDOW: Duration = Duration::from_millis(50);
+
+/// The end of the key range that has `prefix` as prefix (etcd's `prefix + 1`).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
 
 /// Why one sync cycle ended.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +91,10 @@ pub struct EtcdSync {
     disk: Option<DiskCache>,
     dirty_since: Option<Instant>,
     need_full_reload: bool,
+    /// Changes applied to the store but not yet published.
+    pending: Changes,
+    /// The cluster last synced from, to notice a different cluster behind the same address.
+    cluster_id: Option<u64>,
 }
 
 impl EtcdSync {
@@ -85,6 +108,8 @@ impl EtcdSync {
             disk,
             dirty_since: None,
             need_full_reload: true,
+            pending: Changes::default(),
+            cluster_id: None,
         }
     }
 
@@ -101,6 +126,8 @@ impl EtcdSync {
                     return;
                 }
             };
+            // Whatever the cycle applied before it ended is served.
+            self.publish_pending();
             if let Err(e) = result {
                 tracing::warn!(
                     revision = self.store.revision(),
@@ -154,7 +181,9 @@ impl EtcdSync {
             .with_connect_timeout(timeout.min(Duration::from_secs(5)))
             .with_timeout(timeout)
             .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3))
-            .with_keep_alive_while_idle(true);
+            .with_keep_alive_while_idle(true)
+            // A member cut off from its cluster answers nothing useful; fail over.
+            .with_require_leader(true);
         if let (Some(u), Some(p)) = (&self.cfg.user, &self.cfg.password) {
             opts = opts.with_user(u.clone(), p.clone());
         }
@@ -167,23 +196,37 @@ impl EtcdSync {
         with_timeout(timeout, Client::connect(endpoints, Some(opts))).await
     }
 
+    /// The timeout of the next etcd request: short while nothing is loaded yet
+    /// and a persisted snapshot could be served instead.
+    fn request_timeout(&self) -> Duration {
+        let t = Duration::from_secs(self.cfg.timeout);
+        if !self.shared.is_loaded() && self.disk.is_some() {
+            t.min(Duration::from_secs(3))
+        } else {
+            t
+        }
+    }
+
     /// One connection's life: (re)load if needed, then watch until an error.
     async fn cycle(&mut self, backoff: &mut Backoff) -> Result<(), SyncError> {
-        let mut client = self.connect().await?;
-        let timeout = Duration::from_secs(self.cfg.timeout);
+        let client = self.connect().await?;
+        let mut kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
         let dir = format!("{}/", self.cfg.prefix);
 
+        // etcd may have been wiped, restored or replaced while we were away.
+        let probe = with_timeout(
+            self.request_timeout(),
+            kv.get(
+                dir.clone(),
+                Some(GetOptions::new().with_prefix().with_count_only()),
+            ),
+        )
+        .await?;
+        let (now, cluster) = probe
+            .header()
+            .map(|h| (h.revision(), h.cluster_id()))
+            .unwrap_or((0, 0));
         if !self.need_full_reload {
-            // etcd may have been wiped or restored while we were away.
-            let probe = with_timeout(
-                timeout,
-                client.get(
-                    dir.clone(),
-                    Some(GetOptions::new().with_prefix().with_count_only()),
-                ),
-            )
-            .await?;
-            let now = probe.header().map(|h| h.revision()).unwrap_or(0);
             if now < self.store.revision() {
                 tracing::warn!(
                     etcd_revision = now,
@@ -191,31 +234,47 @@ impl EtcdSync {
                     "etcd revision went backwards (restarted or restored): full reload"
                 );
                 self.need_full_reload = true;
+            } else if self.cluster_id.is_some_and(|c| c != cluster) {
+                tracing::warn!("etcd cluster id changed (a different cluster): full reload");
+                self.need_full_reload = true;
             }
         }
+        self.cluster_id = Some(cluster);
         if self.need_full_reload {
-            self.full_reload(&mut client, &dir, timeout).await?;
+            self.full_reload(&mut kv, &dir).await?;
         }
 
         let start = self.store.revision() + 1;
+        let mut watch_client = client.watch_client().max_decoding_message_size(MAX_MESSAGE);
         let mut stream = with_timeout(
-            timeout,
-            client.watch(
+            self.request_timeout(),
+            watch_client.watch(
                 dir.clone(),
                 Some(WatchOptions::new().with_prefix().with_start_revision(start)),
             ),
         )
         .await?;
         tracing::info!(prefix = %dir, from_revision = start, "watching etcd");
-        backoff.reset();
 
-        let mut pending = Changes::default();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut batch_started: Option<Instant> = None;
         loop {
+            // Publish when the stream has nothing more ready, or after at most
+            // BATCH_WINDOW of continuous churn, so a bulk import cannot starve it.
+            if batch_started.is_some_and(|t| t.elapsed() >= BATCH_WINDOW) {
+                self.publish_pending();
+                batch_started = None;
+            }
             tokio::select! {
                 biased;
                 msg = stream.message() => {
-                    let Some(resp) = msg? else { return Err(SyncError::Closed) };
+                    let resp = match msg {
+                        Ok(Some(r)) => r,
+                        Ok(None) => return Err(SyncError::Closed),
+                        Err(e) => return Err(e.into()),
+                    };
+                    // The watch works: the next outage starts from the base delay.
+                    backoff.reset();
                     if resp.compact_revision() > 0 {
                         tracing::warn!(
                             compact_revision = resp.compact_revision(),
@@ -223,12 +282,10 @@ impl EtcdSync {
                             "etcd compacted past our watch revision: full reload"
                         );
                         self.need_full_reload = true;
-                        self.publish_pending(&mut pending);
                         return Err(SyncError::Canceled("compacted".into()));
                     }
                     if resp.canceled() {
                         self.need_full_reload = true;
-                        self.publish_pending(&mut pending);
                         return Err(SyncError::Canceled(resp.cancel_reason().to_string()));
                     }
                     let mut max_rev = self.store.revision();
@@ -246,15 +303,19 @@ impl EtcdSync {
                             EventType::Delete => ConfigEvent::Delete { key },
                         };
                         let c = self.store.apply(event);
-                        pending.routing |= c.routing;
-                        pending.any |= c.any;
+                        self.pending.routing |= c.routing;
+                        self.pending.any |= c.any;
                     }
                     // Only real events move the revision forward.
                     self.store.set_revision(max_rev);
+                    if self.pending.any && batch_started.is_none() {
+                        batch_started = Some(Instant::now());
+                    }
                 }
                 // Reached only when no further watch message is ready: publish the batch.
-                _ = std::future::ready(()), if pending.any => {
-                    self.publish_pending(&mut pending);
+                _ = std::future::ready(()), if self.pending.any => {
+                    self.publish_pending();
+                    batch_started = None;
                 }
                 _ = tick.tick() => {
                     self.persist_if_dirty(false).await;
@@ -263,32 +324,46 @@ impl EtcdSync {
         }
     }
 
-    async fn full_reload(
-        &mut self,
-        client: &mut Client,
-        dir: &str,
-        timeout: Duration,
-    ) -> Result<(), SyncError> {
+    /// Read the whole prefix at one revision, page by page, and replace the store.
+    async fn full_reload(&mut self, kv: &mut KvClient, dir: &str) -> Result<(), SyncError> {
         let started = Instant::now();
-        let resp = with_timeout(
-            timeout,
-            client.get(dir.to_string(), Some(GetOptions::new().with_prefix())),
-        )
-        .await?;
-        let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
-        let items: Vec<RawItem> = resp
-            .kvs()
-            .iter()
-            .map(|kv| RawItem {
-                key: String::from_utf8_lossy(kv.key()).into_owned(),
-                value: Arc::from(String::from_utf8_lossy(kv.value()).as_ref()),
-                create_revision: kv.create_revision(),
-                mod_revision: kv.mod_revision(),
-            })
-            .collect();
+        let range_end = prefix_end(dir.as_bytes());
+        let mut items: Vec<RawItem> = Vec::new();
+        let mut revision = 0i64;
+        let mut key: Vec<u8> = dir.as_bytes().to_vec();
+        loop {
+            let mut opts = GetOptions::new()
+                .with_range(range_end.clone())
+                .with_limit(RANGE_PAGE);
+            if revision > 0 {
+                // Every page from the same revision: one consistent listing.
+                opts = opts.with_revision(revision);
+            }
+            let resp =
+                with_timeout(self.request_timeout(), kv.get(key.clone(), Some(opts))).await?;
+            if revision == 0 {
+                revision = resp.header().map(|h| h.revision()).unwrap_or(0);
+            }
+            for kv in resp.kvs() {
+                items.push(RawItem {
+                    key: String::from_utf8_lossy(kv.key()).into_owned(),
+                    value: Arc::from(String::from_utf8_lossy(kv.value()).as_ref()),
+                    create_revision: kv.create_revision(),
+                    mod_revision: kv.mod_revision(),
+                });
+            }
+            match (resp.more(), resp.kvs().last()) {
+                (true, Some(last)) => {
+                    key = last.key().to_vec();
+                    key.push(0);
+                }
+                _ => break,
+            }
+        }
         let n = items.len();
         let changes = self.store.replace_all(items, revision);
         let first = !self.shared.is_loaded();
+        self.pending = Changes::default();
         self.publish(Changes {
             any: changes.any || first,
             routing: changes.routing || first,
@@ -303,11 +378,12 @@ impl EtcdSync {
         Ok(())
     }
 
-    fn publish_pending(&mut self, pending: &mut Changes) {
+    /// Publish changes applied to the store but not yet served.
+    fn publish_pending(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
         if pending.any {
-            self.publish(*pending);
+            self.publish(pending);
         }
-        *pending = Changes::default();
     }
 
     fn publish(&mut self, changes: Changes) {

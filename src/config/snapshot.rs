@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use super::compiled::{Route, Service};
-use super::resource::ResourceKind;
+use super::store::{OtherKinds, TypedMaps};
 use crate::router::{RouteSpec, Router};
 use crate::upstream::Upstream;
 
@@ -18,13 +18,13 @@ pub struct Snapshot {
     /// The etcd revision this snapshot reflects (0 for an empty or file-based start).
     pub revision: i64,
     /// Routes by id.
-    pub routes: HashMap<Arc<str>, Arc<Route>>,
+    pub routes: Arc<HashMap<Arc<str>, Arc<Route>>>,
     /// Services by id.
-    pub services: HashMap<Arc<str>, Arc<Service>>,
+    pub services: Arc<HashMap<Arc<str>, Arc<Service>>>,
     /// Upstreams by id.
-    pub upstreams: HashMap<Arc<str>, Arc<Upstream>>,
+    pub upstreams: Arc<HashMap<Arc<str>, Arc<Upstream>>>,
     /// Other kinds (consumers, ssls, global rules, ...) as validated JSON, by id.
-    pub others: HashMap<ResourceKind, HashMap<Arc<str>, Arc<serde_json::Value>>>,
+    pub others: Arc<OtherKinds>,
     /// The host + URI index over enabled routes.
     pub router: Arc<Router<Route>>,
 }
@@ -32,32 +32,39 @@ pub struct Snapshot {
 impl Snapshot {
     /// An empty snapshot (every request is a 404).
     pub fn empty() -> Snapshot {
-        Snapshot::build(
-            0,
-            HashMap::new(),
-            HashMap::new(),
-            HashMap::new(),
-            HashMap::new(),
-            None,
-        )
+        Snapshot::build(0, TypedMaps::default(), None, true)
     }
 
     /// Assemble a snapshot, building the router unless one is passed for reuse.
+    ///
+    /// The router is rebuilt when `rebuild_router` is set or there is no
+    /// previous snapshot; otherwise the previous one is shared. If a rebuild
+    /// fails (a bug: patterns are validated when routes compile), the previous
+    /// router keeps serving.
     pub fn build(
         revision: i64,
-        routes: HashMap<Arc<str>, Arc<Route>>,
-        services: HashMap<Arc<str>, Arc<Service>>,
-        upstreams: HashMap<Arc<str>, Arc<Upstream>>,
-        others: HashMap<ResourceKind, HashMap<Arc<str>, Arc<serde_json::Value>>>,
-        router: Option<Arc<Router<Route>>>,
+        maps: TypedMaps,
+        previous: Option<&Snapshot>,
+        rebuild_router: bool,
     ) -> Snapshot {
-        let router = router.unwrap_or_else(|| Arc::new(build_router(&routes, &services)));
+        let router = match previous {
+            Some(p) if !rebuild_router => p.router.clone(),
+            _ => match build_router(&maps.routes, &maps.services) {
+                Ok(r) => Arc::new(r),
+                Err(e) => {
+                    tracing::error!("router build failed, keeping the previous routing table: {e}");
+                    previous
+                        .map(|p| p.router.clone())
+                        .unwrap_or_else(|| Arc::new(Router::empty()))
+                }
+            },
+        };
         Snapshot {
             revision,
-            routes,
-            services,
-            upstreams,
-            others,
+            routes: maps.routes,
+            services: maps.services,
+            upstreams: maps.upstreams,
+            others: maps.others,
             router,
         }
     }
@@ -75,7 +82,7 @@ impl Snapshot {
 fn build_router(
     routes: &HashMap<Arc<str>, Arc<Route>>,
     services: &HashMap<Arc<str>, Arc<Service>>,
-) -> Router<Route> {
+) -> Result<Router<Route>, crate::router::RouterError> {
     let specs: Vec<RouteSpec<Route>> = routes
         .values()
         .filter(|r| r.enabled)
@@ -98,15 +105,7 @@ fn build_router(
             }
         })
         .collect();
-    match Router::build(specs) {
-        Ok(r) => r,
-        Err(e) => {
-            // Patterns are validated when a route is compiled, so this is a bug;
-            // serve no routes rather than stale ones that may be wrong.
-            tracing::error!("router build failed: {e}");
-            Router::empty()
-        }
-    }
+    Router::build(specs)
 }
 
 /// The published snapshot plus readiness.

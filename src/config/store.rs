@@ -51,12 +51,72 @@ pub enum Compiled {
     Json(Arc<serde_json::Value>),
 }
 
-/// An item in service: its raw value (what is persisted) and its compiled form.
+/// An item in service: its kind, id and raw value (what is persisted). The
+/// compiled form lives in the typed maps below.
 #[derive(Debug, Clone)]
 struct Entry {
     kind: ResourceKind,
+    id: Arc<str>,
     raw: RawItem,
-    compiled: Compiled,
+}
+
+/// Kinds compiled by later layers, as validated JSON by kind and id.
+pub type OtherKinds = HashMap<ResourceKind, HashMap<Arc<str>, Arc<serde_json::Value>>>;
+
+/// Compiled items by kind and id. Each map sits behind an `Arc` shared with
+/// the published snapshot: a batch copies only the maps it changes (once),
+/// and a snapshot of unchanged kinds costs a reference count.
+#[derive(Debug, Default, Clone)]
+pub struct TypedMaps {
+    /// Routes by id.
+    pub routes: Arc<HashMap<Arc<str>, Arc<Route>>>,
+    /// Services by id.
+    pub services: Arc<HashMap<Arc<str>, Arc<Service>>>,
+    /// Upstreams by id.
+    pub upstreams: Arc<HashMap<Arc<str>, Arc<Upstream>>>,
+    /// Other kinds as validated JSON, by kind and id.
+    pub others: Arc<OtherKinds>,
+}
+
+impl TypedMaps {
+    fn insert(&mut self, kind: ResourceKind, id: Arc<str>, c: Compiled) {
+        match c {
+            Compiled::Route(r) => {
+                Arc::make_mut(&mut self.routes).insert(id, r);
+            }
+            Compiled::Service(sv) => {
+                Arc::make_mut(&mut self.services).insert(id, sv);
+            }
+            Compiled::Upstream(u) => {
+                Arc::make_mut(&mut self.upstreams).insert(id, u);
+            }
+            Compiled::Json(v) => {
+                Arc::make_mut(&mut self.others)
+                    .entry(kind)
+                    .or_default()
+                    .insert(id, v);
+            }
+        }
+    }
+
+    fn remove(&mut self, kind: ResourceKind, id: &str) {
+        match kind {
+            ResourceKind::Route => {
+                Arc::make_mut(&mut self.routes).remove(id);
+            }
+            ResourceKind::Service => {
+                Arc::make_mut(&mut self.services).remove(id);
+            }
+            ResourceKind::Upstream => {
+                Arc::make_mut(&mut self.upstreams).remove(id);
+            }
+            _ => {
+                if let Some(m) = Arc::make_mut(&mut self.others).get_mut(&kind) {
+                    m.remove(id);
+                }
+            }
+        }
+    }
 }
 
 /// What one batch of changes touched, so the snapshot rebuilds only what it must.
@@ -74,6 +134,7 @@ pub struct ConfigStore {
     prefix: String,
     revision: i64,
     entries: HashMap<String, Entry>,
+    maps: TypedMaps,
 }
 
 impl ConfigStore {
@@ -83,6 +144,7 @@ impl ConfigStore {
             prefix: prefix.into(),
             revision: 0,
             entries: HashMap::new(),
+            maps: TypedMaps::default(),
         }
     }
 
@@ -117,6 +179,7 @@ impl ConfigStore {
     fn delete(&mut self, key: &str) -> Changes {
         match self.entries.remove(key) {
             Some(e) => {
+                self.maps.remove(e.kind, &e.id);
                 tracing::info!(key, "{} deleted", e.kind.singular());
                 Changes {
                     routing: matches!(e.kind, ResourceKind::Route | ResourceKind::Service),
@@ -136,19 +199,21 @@ impl ConfigStore {
                 return Changes::default();
             }
         }
+        let id: Arc<str> = Arc::from(id);
         let meta = ItemMeta {
-            id: Arc::from(id),
+            id: id.clone(),
             create_revision: item.create_revision,
             mod_revision: item.mod_revision,
         };
         match compile(kind, meta, item.value.as_bytes()) {
             Ok(compiled) => {
+                self.maps.insert(kind, id.clone(), compiled);
                 self.entries.insert(
                     item.key.clone(),
                     Entry {
                         kind,
+                        id,
                         raw: item,
-                        compiled,
                     },
                 );
                 Changes {
@@ -207,41 +272,7 @@ impl ConfigStore {
 
     /// Build a snapshot; `previous` lets unchanged parts (the router) be reused.
     pub fn snapshot(&self, previous: Option<&Snapshot>, changes: Changes) -> Snapshot {
-        let mut routes = HashMap::new();
-        let mut services = HashMap::new();
-        let mut upstreams = HashMap::new();
-        let mut others: HashMap<ResourceKind, HashMap<Arc<str>, Arc<serde_json::Value>>> =
-            HashMap::new();
-        for e in self.entries.values() {
-            match &e.compiled {
-                Compiled::Route(r) => {
-                    routes.insert(r.meta.id.clone(), r.clone());
-                }
-                Compiled::Service(s) => {
-                    services.insert(s.meta.id.clone(), s.clone());
-                }
-                Compiled::Upstream(u) => {
-                    upstreams.insert(u.id.clone(), u.clone());
-                }
-                Compiled::Json(v) => {
-                    let id = parse_key(&self.prefix, &e.raw.key)
-                        .map(|(_, id)| Arc::from(id))
-                        .unwrap_or_else(|| Arc::from(e.raw.key.as_str()));
-                    others.entry(e.kind).or_default().insert(id, v.clone());
-                }
-            }
-        }
-        let reuse_router = previous
-            .filter(|_| !changes.routing)
-            .map(|p| p.router.clone());
-        Snapshot::build(
-            self.revision,
-            routes,
-            services,
-            upstreams,
-            others,
-            reuse_router,
-        )
+        Snapshot::build(self.revision, self.maps.clone(), previous, changes.routing)
     }
 }
 

@@ -1,30 +1,30 @@
-//! Forwarding one request to an upstream: pick a node, send on a pooled
-//! connection, retry on another node when allowed, feed passive health checks
-//! and the balancer, and stream the response back.
+//! Forwarding one request to an upstream: pick a node, take a pooled
+//! connection, send, retry on another node when allowed, feed passive health
+//! checks and the balancer, and stream the response back.
 //!
 //! Retry policy (nginx's `proxy_next_upstream error timeout`, which APISIX
-//! uses): a failed connect is always retried on the next node; a failure after
-//! the request was written is retried only when the body could be replayed
-//! (empty, or buffered because it was small). HTTP error statuses are passed
-//! to the client, not retried.
+//! uses): a failed connect is retried on the next node for every request,
+//! since nothing was sent. Once a request was written, it is retried only if
+//! its method is idempotent and its body could be replayed (empty, or buffered
+//! because it was small). HTTP error statuses are passed to the client, never
+//! retried.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response};
+use http::{HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt;
 
+use super::completion::{Completion, CompletionBody};
 use super::headers::upstream_host;
 use crate::body::{full, IdleTimeoutBody, ProxyBody};
 use crate::config::compiled::Timeouts;
 use crate::error::ProxyError;
-use crate::upstream::connector::ConnectError;
+use crate::upstream::connector::{ConnectError, TlsMode};
 use crate::upstream::health::Outcome;
-use crate::upstream::pool::SendError;
-use crate::upstream::Upstream;
+use crate::upstream::pool::{Conn, PooledBody, SendError};
+use crate::upstream::{Node, Upstream};
 
 /// The request body, either replayable for retries or streamed once.
 pub enum OutgoingBody {
@@ -65,71 +65,147 @@ pub struct ForwardRequest {
     pub timeouts: Timeouts,
 }
 
+/// Nodes already tried by this request (a bit set; upstreams rarely exceed 64 nodes).
+struct Tried {
+    small: u64,
+    large: Vec<bool>,
+}
+
+impl Tried {
+    fn new(n: usize) -> Tried {
+        Tried {
+            small: 0,
+            large: if n > 64 { vec![false; n] } else { Vec::new() },
+        }
+    }
+    fn contains(&self, i: usize) -> bool {
+        if self.large.is_empty() {
+            i < 64 && self.small & (1 << i) != 0
+        } else {
+            self.large.get(i).copied().unwrap_or(true)
+        }
+    }
+    fn insert(&mut self, i: usize) {
+        if self.large.is_empty() {
+            if i < 64 {
+                self.small |= 1 << i;
+            }
+        } else if let Some(slot) = self.large.get_mut(i) {
+            *slot = true;
+        }
+    }
+}
+
 /// Whether every node is unhealthy (then all are used, as APISIX does).
 fn all_unhealthy(up: &Upstream) -> bool {
     up.health.is_some() && (0..up.nodes.len()).all(|i| !up.is_healthy(i))
 }
 
+fn is_idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+/// The TLS server name for a node: the Host sent upstream when it is a valid
+/// name, else the node's own host (never fails the request over a bad Host).
+fn tls_server_name(up: &Upstream, node: &Node, host: Option<&HeaderValue>) -> Option<String> {
+    if up.tls == TlsMode::Plain {
+        return None;
+    }
+    let from_host = host
+        .and_then(|h| h.to_str().ok())
+        .map(strip_port)
+        .filter(|h| rustls::pki_types::ServerName::try_from(*h).is_ok());
+    Some(from_host.unwrap_or(&node.host).to_string())
+}
+
 /// Forward with retries; returns the upstream response with a streaming body.
 pub async fn forward(
     up: &Arc<Upstream>,
-    mut req: ForwardRequest,
+    req: ForwardRequest,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    let ForwardRequest {
+        parts,
+        mut body,
+        client_host,
+        hash_key,
+        timeouts,
+    } = req;
     if up.nodes.is_empty() {
         return Err(ProxyError::NoAvailableNode(up.label.clone()));
     }
     let started = Instant::now();
-    let deadline = up.retry_timeout.map(|t| started + t);
+    let deadline = up.retry_timeout.and_then(|t| started.checked_add(t));
     let max_attempts = up.max_attempts();
     let ignore_health = all_unhealthy(up);
-    let mut tried = vec![false; up.nodes.len()];
+    let idempotent = is_idempotent(&parts.method);
+    let mut parts = Some(parts);
+    let mut tried = Tried::new(up.nodes.len());
     let mut last_error: Option<ProxyError> = None;
     let mut attempts = 0;
     // `read` bounds the wait for the response head once the request is written
     // (nginx's proxy_read_timeout). A buffered body is written at once; a
     // streamed one may need up to `send` more.
-    let head_wait = if req.body.replayable() {
-        req.timeouts.read
+    let head_wait = if body.replayable() {
+        timeouts.read
     } else {
-        req.timeouts.send + req.timeouts.read
+        timeouts.send.saturating_add(timeouts.read)
     };
 
     while attempts < max_attempts {
         if attempts > 0 && deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        let available = |i: usize| !tried[i] && (ignore_health || up.is_healthy(i));
-        let Some(idx) = up.balancer.pick(req.hash_key.as_deref(), &available) else {
+        let available = |i: usize| !tried.contains(i) && (ignore_health || up.is_healthy(i));
+        let Some(idx) = up.balancer.pick(hash_key.as_deref(), &available) else {
             break;
         };
-        tried[idx] = true;
+        tried.insert(idx);
         attempts += 1;
         let node = &up.nodes[idx];
-        let Some(body) = req.body.for_attempt() else {
-            break;
-        };
-        let mut upstream_req = Request::from_parts(req.parts.clone(), body);
-        if let Some(h) = upstream_host(up, node, req.client_host.as_ref()) {
-            upstream_req.headers_mut().insert(http::header::HOST, h);
-        }
-        let sni = upstream_req
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(|h| strip_port(h).to_string());
-
+        let host = upstream_host(up, node, client_host.as_ref());
+        let sni = tls_server_name(up, node, host.as_ref());
         up.balancer.on_start(idx);
         let t0 = Instant::now();
-        let result = send_once(
-            up,
-            idx,
+
+        // Connect first: a failed connect leaves the body untouched, so even a
+        // streamed body can go to the next node.
+        let conn = match node.pool.checkout(timeouts.connect, sni.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => {
+                let failure = AttemptFailure::Connect(e, None);
+                note_failure(up, idx, t0, attempts, &failure, true);
+                last_error = Some(failure.into_error());
+                continue;
+            }
+        };
+        let retry_after_send = idempotent && body.replayable() && attempts < max_attempts;
+        let (Some(request_body), Some(request_parts)) = (
+            body.for_attempt(),
+            if retry_after_send {
+                parts.clone()
+            } else {
+                parts.take()
+            },
+        ) else {
+            break;
+        };
+        let mut upstream_req = Request::from_parts(request_parts, request_body);
+        if let Some(h) = host {
+            upstream_req.headers_mut().insert(http::header::HOST, h);
+        }
+        match exchange(
+            node,
+            conn,
             upstream_req,
-            sni.as_deref(),
-            req.timeouts,
+            &timeouts,
             head_wait,
+            sni.as_deref(),
         )
-        .await;
-        match result {
+        .await
+        {
             Ok(resp) => {
                 if let Some(h) = &up.health {
                     h.report_passive(
@@ -138,37 +214,28 @@ pub async fn forward(
                         &node.authority,
                     );
                 }
-                let read = req.timeouts.read;
-                let (parts, body) = resp.into_parts();
-                // The request stays "active" for least_conn/ewma until its body ends.
-                let body = CompletionBody {
-                    inner: IdleTimeoutBody::new(body, read),
-                    done: Some(Completion {
+                let (resp_parts, resp_body) = resp.into_parts();
+                let body = CompletionBody::new(
+                    IdleTimeoutBody::new(resp_body, timeouts.read),
+                    Completion {
                         up: up.clone(),
                         node: idx,
                         started: t0,
-                    }),
-                };
-                return Ok(Response::from_parts(parts, body.boxed()));
+                    },
+                );
+                return Ok(Response::from_parts(resp_parts, body.boxed()));
             }
             Err(mut failure) => {
-                up.balancer.on_finish(idx, t0.elapsed(), true);
-                if let Some(h) = &up.health {
-                    h.report_passive(idx, failure.outcome(), &node.authority);
+                let node_at_fault = !failure.stale_keepalive();
+                note_failure(up, idx, t0, attempts, &failure, node_at_fault);
+                let not_sent = failure.not_sent();
+                if let Some(unsent) = failure.take_request() {
+                    let (p, b) = unsent.into_parts();
+                    parts = Some(p);
+                    body.put_back(b);
                 }
-                tracing::warn!(
-                    upstream = %up.label,
-                    node = %node.authority,
-                    attempt = attempts,
-                    "upstream attempt failed: {}",
-                    failure.message()
-                );
-                let retry_allowed = failure.not_sent() || req.body.replayable();
-                if let Some(body) = failure.returned_body() {
-                    req.body.put_back(body);
-                }
-                last_error = Some(failure.into_error(&node.authority));
-                if !retry_allowed {
+                last_error = Some(failure.into_error());
+                if !(not_sent || retry_after_send) {
                     break;
                 }
             }
@@ -177,191 +244,169 @@ pub async fn forward(
     Err(last_error.unwrap_or_else(|| ProxyError::NoAvailableNode(up.label.clone())))
 }
 
+/// Record a failed attempt with the balancer, the health checker and the log.
+fn note_failure(
+    up: &Upstream,
+    idx: usize,
+    t0: Instant,
+    attempt: usize,
+    failure: &AttemptFailure,
+    node_at_fault: bool,
+) {
+    let node = &up.nodes[idx];
+    up.balancer.on_finish(idx, t0.elapsed(), true);
+    if node_at_fault {
+        if let Some(h) = &up.health {
+            h.report_passive(idx, failure.outcome(), &node.authority);
+        }
+    }
+    tracing::warn!(
+        upstream = %up.label,
+        node = %node.authority,
+        attempt,
+        "upstream attempt failed: {}",
+        failure.message()
+    );
+}
+
 fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split(']')
-            .next()
-            .map(|h| h.trim_start_matches('['))
-            .unwrap_or(host);
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
     }
     host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }
 
 /// One failed attempt.
 enum AttemptFailure {
-    Connect(ConnectError),
-    /// Not written; the body is handed back.
-    NotSent(ProxyBody, hyper::Error),
-    Exchange(hyper::Error),
+    /// No connection; the request (if one was built) is handed back whole.
+    Connect(ConnectError, Option<Box<Request<ProxyBody>>>),
+    /// Not written; the request is handed back whole.
+    NotSent(Option<Box<Request<ProxyBody>>>, hyper::Error),
+    /// Failed after (part of) the request may have been written.
+    Exchange {
+        error: hyper::Error,
+        stale: bool,
+    },
     Timeout(Duration),
 }
 
 impl AttemptFailure {
     fn outcome(&self) -> Outcome {
         match self {
-            AttemptFailure::Connect(ConnectError::Timeout { .. }) | AttemptFailure::Timeout(_) => {
-                Outcome::Timeout
-            }
+            AttemptFailure::Connect(ConnectError::Timeout { .. }, _)
+            | AttemptFailure::Timeout(_) => Outcome::Timeout,
             _ => Outcome::TcpFailure,
         }
     }
     fn not_sent(&self) -> bool {
         matches!(
             self,
-            AttemptFailure::Connect(_) | AttemptFailure::NotSent(..)
+            AttemptFailure::Connect(..) | AttemptFailure::NotSent(..)
         )
+    }
+    /// A reused keep-alive connection the node had already closed: not the node's fault.
+    fn stale_keepalive(&self) -> bool {
+        matches!(self, AttemptFailure::Exchange { stale: true, .. })
+    }
+    fn take_request(&mut self) -> Option<Request<ProxyBody>> {
+        match self {
+            AttemptFailure::NotSent(req, _) | AttemptFailure::Connect(_, req) => {
+                req.take().map(|r| *r)
+            }
+            _ => None,
+        }
     }
     fn message(&self) -> String {
         match self {
-            AttemptFailure::Connect(e) => e.to_string(),
-            AttemptFailure::NotSent(_, e) | AttemptFailure::Exchange(e) => e.to_string(),
-            AttemptFailure::Timeout(d) => format!("no response within {d:?}"),
+            AttemptFailure::Connect(e, _) => e.to_string(),
+            AttemptFailure::NotSent(_, e) | AttemptFailure::Exchange { error: e, .. } => {
+                e.to_string()
+            }
+            AttemptFailure::Timeout(d) => format!("no response within {}s", d.as_secs_f64()),
         }
     }
-    fn returned_body(&mut self) -> Option<ProxyBody> {
-        match std::mem::replace(self, AttemptFailure::Timeout(Duration::ZERO)) {
-            AttemptFailure::NotSent(body, e) => {
-                *self = AttemptFailure::Exchange(e);
-                Some(body)
-            }
-            other => {
-                *self = other;
-                None
-            }
-        }
-    }
-    fn into_error(self, node: &str) -> ProxyError {
+    /// What the client is told: the cause, without internal addresses (those are logged).
+    fn into_error(self) -> ProxyError {
         match self {
-            AttemptFailure::Connect(ConnectError::Timeout { timeout, .. }) => {
+            AttemptFailure::Connect(ConnectError::Timeout { timeout, .. }, _) => {
                 ProxyError::UpstreamTimeout(format!(
-                    "upstream {node} connect timed out after {}s",
+                    "upstream connect timed out after {}s",
                     timeout.as_secs_f64()
                 ))
             }
+            AttemptFailure::Connect(ConnectError::Resolve { .. }, _) => {
+                ProxyError::UpstreamFailed("cannot resolve the upstream host".into())
+            }
+            AttemptFailure::Connect(ConnectError::Tls { .. }, _) => {
+                ProxyError::UpstreamFailed("TLS handshake with the upstream failed".into())
+            }
+            AttemptFailure::Connect(ConnectError::Tcp { source, .. }, _) => {
+                ProxyError::UpstreamFailed(format!(
+                    "failed to connect to upstream: {}",
+                    io_cause(&source)
+                ))
+            }
             AttemptFailure::Timeout(d) => ProxyError::UpstreamTimeout(format!(
-                "upstream {node} did not respond within {}s",
+                "upstream did not respond within {}s",
                 d.as_secs_f64()
             )),
-            other => {
-                ProxyError::UpstreamFailed(format!("upstream {node} failed: {}", other.message()))
+            AttemptFailure::NotSent(..) | AttemptFailure::Exchange { .. } => {
+                ProxyError::UpstreamFailed(
+                    "upstream closed the connection or sent an invalid response".into(),
+                )
             }
         }
     }
 }
 
-/// One attempt on node `idx`: checkout, send, wait for the response head.
-async fn send_once(
-    up: &Upstream,
-    idx: usize,
+fn io_cause(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused",
+        std::io::ErrorKind::ConnectionReset => "connection reset",
+        std::io::ErrorKind::HostUnreachable | std::io::ErrorKind::NetworkUnreachable => {
+            "host unreachable"
+        }
+        std::io::ErrorKind::AddrNotAvailable => "no local address available",
+        _ => "connection error",
+    }
+}
+
+/// Send on `conn` and wait for the response head. A request the node never
+/// read on a reused connection (closed while idle) is re-sent once on a fresh
+/// connection to the same node.
+async fn exchange(
+    node: &Node,
+    conn: Conn,
     req: Request<ProxyBody>,
-    sni: Option<&str>,
-    timeouts: Timeouts,
+    timeouts: &Timeouts,
     wait: Duration,
-) -> Result<Response<crate::upstream::pool::PooledBody>, AttemptFailure> {
-    let node = &up.nodes[idx];
-    let conn = node
-        .pool
-        .checkout(timeouts.connect, sni)
-        .await
-        .map_err(AttemptFailure::Connect)?;
+    sni: Option<&str>,
+) -> Result<Response<PooledBody>, AttemptFailure> {
     let reused = conn.reused;
-    let first = tokio::time::timeout(wait, conn.send(req)).await;
-    match first {
+    match tokio::time::timeout(wait, conn.send(req)).await {
         Err(_) => Err(AttemptFailure::Timeout(wait)),
         Ok(Ok(resp)) => Ok(resp),
-        Ok(Err(SendError::Failed(e))) => Err(AttemptFailure::Exchange(e)),
-        Ok(Err(SendError::NotSent(req, e))) => {
-            let req = *req;
-            if !reused {
-                return Err(AttemptFailure::NotSent(req.into_body(), e));
-            }
-            // A pooled connection closed by the node while idle: retry once on a
-            // fresh connection to the same node; this is not a node failure.
-            let conn = node
-                .pool
-                .connect_dedicated(timeouts.connect, sni)
-                .await
-                .map_err(AttemptFailure::Connect)?;
-            match tokio::time::timeout(wait, conn.send(req)).await {
+        Ok(Err(SendError::Failed(e))) => Err(AttemptFailure::Exchange {
+            stale: reused && e.is_incomplete_message(),
+            error: e,
+        }),
+        Ok(Err(SendError::NotSent(req, e))) if !reused => {
+            Err(AttemptFailure::NotSent(Some(req), e))
+        }
+        Ok(Err(SendError::NotSent(req, _))) => {
+            let fresh = match node.pool.connect_fresh(timeouts.connect, sni).await {
+                Ok(c) => c,
+                Err(e) => return Err(AttemptFailure::Connect(e, Some(req))),
+            };
+            match tokio::time::timeout(wait, fresh.send(*req)).await {
                 Err(_) => Err(AttemptFailure::Timeout(wait)),
                 Ok(Ok(resp)) => Ok(resp),
-                Ok(Err(SendError::Failed(e))) => Err(AttemptFailure::Exchange(e)),
-                Ok(Err(SendError::NotSent(req, e))) => {
-                    Err(AttemptFailure::NotSent((*req).into_body(), e))
-                }
+                Ok(Err(SendError::Failed(e))) => Err(AttemptFailure::Exchange {
+                    error: e,
+                    stale: false,
+                }),
+                Ok(Err(SendError::NotSent(req, e))) => Err(AttemptFailure::NotSent(Some(req), e)),
             }
         }
-    }
-}
-
-/// Reports the end of a request to the balancer exactly once.
-struct Completion {
-    up: Arc<Upstream>,
-    node: usize,
-    started: Instant,
-}
-
-impl Completion {
-    fn finish(self, failed: bool) {
-        self.up
-            .balancer
-            .on_finish(self.node, self.started.elapsed(), failed);
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A response body that tells the balancer when the exchange is over
-    /// (end of body, error, or the client going away).
-    struct CompletionBody<B> {
-        #[pin]
-        inner: B,
-        done: Option<Completion>,
-    }
-
-    impl<B> PinnedDrop for CompletionBody<B> {
-        fn drop(this: Pin<&mut Self>) {
-            if let Some(c) = this.project().done.take() {
-                c.finish(false);
-            }
-        }
-    }
-}
-
-impl<B> http_body::Body for CompletionBody<B>
-where
-    B: http_body::Body<Data = Bytes>,
-{
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, B::Error>>> {
-        let this = self.project();
-        let res = this.inner.poll_frame(cx);
-        match &res {
-            Poll::Ready(None) => {
-                if let Some(c) = this.done.take() {
-                    c.finish(false);
-                }
-            }
-            Poll::Ready(Some(Err(_))) => {
-                if let Some(c) = this.done.take() {
-                    c.finish(true);
-                }
-            }
-            _ => {}
-        }
-        res
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }

@@ -49,17 +49,19 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 
 /// Add `X-Forwarded-For` (appended), `X-Real-IP`, and `X-Forwarded-Proto/-Host/-Port`
 /// (kept when the client already sent them, as APISIX does).
-pub fn add_forwarded(
-    headers: &mut HeaderMap,
-    client: IpAddr,
-    host: Option<&HeaderValue>,
-    port: u16,
-) {
+pub fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, host: Option<&str>, port: u16) {
     let ip = client.to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => format!("{prev}, {ip}"),
-        _ => ip.clone(),
-    };
+    // Several X-Forwarded-For headers are one list (RFC 9110 §5.3), as nginx joins them.
+    let mut xff = String::new();
+    for v in headers.get_all("x-forwarded-for").iter() {
+        if let Ok(v) = v.to_str() {
+            if !v.trim().is_empty() {
+                xff.push_str(v.trim());
+                xff.push_str(", ");
+            }
+        }
+    }
+    xff.push_str(&ip);
     if let Ok(v) = HeaderValue::from_str(&xff) {
         headers.insert("x-forwarded-for", v);
     }
@@ -70,8 +72,9 @@ pub fn add_forwarded(
         headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
     }
     if !headers.contains_key("x-forwarded-host") {
-        if let Some(h) = host {
-            headers.insert("x-forwarded-host", h.clone());
+        // nginx's $host: lower-case, without the port.
+        if let Some(v) = host.and_then(|h| HeaderValue::from_str(&h.to_ascii_lowercase()).ok()) {
+            headers.insert("x-forwarded-host", v);
         }
     }
     if !headers.contains_key("x-forwarded-port") {
@@ -86,7 +89,10 @@ pub fn upstream_host(
     client_host: Option<&HeaderValue>,
 ) -> Option<HeaderValue> {
     match up.pass_host {
-        PassHost::Pass => client_host.cloned(),
+        // A client without Host (HTTP/1.0) still sends one upstream, as nginx does.
+        PassHost::Pass => client_host
+            .cloned()
+            .or_else(|| Some(node.host_header.clone())),
         PassHost::Node => Some(node.host_header.clone()),
         PassHost::Rewrite => up.upstream_host.clone(),
     }
@@ -126,12 +132,7 @@ mod tests {
     fn appends_forwarded_for() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("1.1.1.1"));
-        add_forwarded(
-            &mut h,
-            "10.0.0.2".parse().unwrap(),
-            Some(&HeaderValue::from_static("a.com")),
-            9080,
-        );
+        add_forwarded(&mut h, "10.0.0.2".parse().unwrap(), Some("A.com"), 9080);
         assert_eq!(h["x-forwarded-for"], "1.1.1.1, 10.0.0.2");
         assert_eq!(h["x-real-ip"], "10.0.0.2");
         assert_eq!(h["x-forwarded-proto"], "http");

@@ -2,6 +2,7 @@
 //! upstream, forward (or upgrade to a websocket), and answer errors in
 //! APISIX's JSON shape. Nothing here panics; every failure is a response.
 
+pub mod completion;
 pub mod forward;
 pub mod headers;
 pub mod path;
@@ -90,9 +91,10 @@ impl Proxy {
             .or_else(|| snap.service_of(&route).and_then(|s| s.enable_websocket))
             .unwrap_or(false);
         if websocket_allowed && websocket::is_upgrade_request(&req) {
-            return websocket::proxy(&upstream, req, conn, timeouts, hash_key).await;
+            return websocket::proxy(&upstream, req, conn, host.as_deref(), timeouts, hash_key)
+                .await;
         }
-        self.forward_http(&upstream, req, conn, timeouts, hash_key)
+        self.forward_http(&upstream, req, conn, host.as_deref(), timeouts, hash_key)
             .await
     }
 
@@ -101,6 +103,7 @@ impl Proxy {
         upstream: &Arc<Upstream>,
         req: Request<Incoming>,
         conn: ConnInfo,
+        host: Option<&str>,
         timeouts: Timeouts,
         hash_key: Option<Vec<u8>>,
     ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -111,7 +114,7 @@ impl Proxy {
         headers::add_forwarded(
             &mut parts.headers,
             conn.remote.ip(),
-            client_host.as_ref(),
+            host,
             conn.local.port(),
         );
         // hyper writes absolute-form URIs as given; upstreams expect origin-form.
@@ -174,20 +177,20 @@ fn request_host(req: &Request<Incoming>) -> Option<String> {
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().host().map(str::to_string))?;
+        .or_else(|| req.uri().host())?;
     let host = if raw.starts_with('[') {
-        raw.split(']')
-            .next()
-            .map(|h| format!("{h}]"))
-            .unwrap_or(raw)
+        // `[::1]:9080` → `[::1]`
+        match raw.find(']') {
+            Some(end) => &raw[..=end],
+            None => raw,
+        }
     } else {
         match raw.rsplit_once(':') {
-            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h.to_string(),
+            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
             _ => raw,
         }
     };
-    Some(host)
+    Some(host.to_string())
 }
 
 /// A route's own filters: methods, client address, `vars`.

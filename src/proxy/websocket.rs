@@ -41,6 +41,7 @@ pub async fn proxy(
     up: &Upstream,
     mut req: Request<Incoming>,
     conn: ConnInfo,
+    host: Option<&str>,
     timeouts: Timeouts,
     hash_key: Option<Vec<u8>>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -51,7 +52,7 @@ pub async fn proxy(
     headers::add_forwarded(
         &mut parts.headers,
         conn.remote.ip(),
-        client_host.as_ref(),
+        host,
         conn.local.port(),
     );
     parts.uri = super::origin_form(&parts.uri);

@@ -41,11 +41,11 @@ pub struct RouteSpec<T> {
     /// Value returned when this route matches.
     pub payload: Arc<T>,
     /// Path patterns: `/exact`, `/prefix*`, `/user/:id`, `/files/*path`.
-    pub uris: Vec<String>,
+    pub uris: Arc<[String]>,
     /// Host patterns, case-insensitive: `foo.com`; `*.foo.com` (any host
     /// ending in `.foo.com`; generally `*suffix`); `*` (any host). Empty
     /// means any host, tried only after every host-bound route.
-    pub hosts: Vec<String>,
+    pub hosts: Arc<[String]>,
     /// Higher wins among candidates at the same precedence level.
     pub priority: i64,
     /// Tie-break among equal priority: lower first.
@@ -198,7 +198,7 @@ impl<T> Router<T> {
                     return Err(RouterError::MissingUri { route: index });
                 }
                 spec_subs.clear();
-                for h in &spec.hosts {
+                for h in spec.hosts.iter() {
                     let id = match raw_host_ids.get(h.as_str()) {
                         Some(&id) => id,
                         None => {

@@ -12,8 +12,16 @@ use super::{RouteSpec, Router, RouterError};
 fn spec(name: &str, uris: &[&str], hosts: &[&str], priority: i64, order: u64) -> RouteSpec<String> {
     RouteSpec {
         payload: Arc::new(name.to_owned()),
-        uris: uris.iter().map(|s| (*s).to_owned()).collect(),
-        hosts: hosts.iter().map(|s| (*s).to_owned()).collect(),
+        uris: uris
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<_>>()
+            .into(),
+        hosts: hosts
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<_>>()
+            .into(),
         priority,
         order,
     }

@@ -105,6 +105,9 @@ impl Health {
             (a.clone(), t)
         });
         if let Some((a, _)) = &active {
+            super::seconds(a.timeout, "checks.active.timeout")?;
+            super::seconds(a.healthy.interval, "checks.active.healthy.interval")?;
+            super::seconds(a.unhealthy.interval, "checks.active.unhealthy.interval")?;
             if !matches!(a.kind.as_str(), "http" | "https" | "tcp") {
                 return Err(format!(
                     "property \"checks.active.type\" validation failed: `{}` is not one of http, https, tcp",
@@ -192,14 +195,24 @@ impl Health {
     }
 
     fn succeed(&self, n: &NodeState, t: &Thresholds, source: &str, authority: &str) {
-        {
-            n.http_failures.store(0, Ordering::Relaxed);
-            n.tcp_failures.store(0, Ordering::Relaxed);
-            n.timeouts.store(0, Ordering::Relaxed);
-            let c = n.successes.fetch_add(1, Ordering::Relaxed) + 1;
-            if t.successes > 0 && c >= t.successes && n.unhealthy.swap(false, Ordering::Relaxed) {
-                tracing::warn!(upstream = %self.label, node = authority, source, "node marked healthy after {c} successes");
-            }
+        let healthy = !n.unhealthy.load(Ordering::Relaxed);
+        let clean = n.http_failures.load(Ordering::Relaxed) == 0
+            && n.tcp_failures.load(Ordering::Relaxed) == 0
+            && n.timeouts.load(Ordering::Relaxed) == 0;
+        if healthy && clean {
+            // The common case: nothing to count, no shared cache line written.
+            return;
+        }
+        n.http_failures.store(0, Ordering::Relaxed);
+        n.tcp_failures.store(0, Ordering::Relaxed);
+        n.timeouts.store(0, Ordering::Relaxed);
+        if healthy {
+            return;
+        }
+        let c = n.successes.fetch_add(1, Ordering::Relaxed) + 1;
+        if t.successes > 0 && c >= t.successes && n.unhealthy.swap(false, Ordering::Relaxed) {
+            n.successes.store(0, Ordering::Relaxed);
+            tracing::warn!(upstream = %self.label, node = authority, source, "node marked healthy after {c} successes");
         }
     }
 

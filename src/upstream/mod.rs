@@ -121,12 +121,14 @@ fn authority(host: &str, port: u16) -> String {
     }
 }
 
-fn seconds(v: f64, field: &str) -> Result<Duration, String> {
-    if v.is_finite() && v >= 0.0 {
+/// A configured number of seconds, bounded so time arithmetic cannot overflow.
+pub fn seconds(v: f64, field: &str) -> Result<Duration, String> {
+    use crate::config::resource::MAX_SECONDS;
+    if v.is_finite() && (0.0..=MAX_SECONDS).contains(&v) {
         Ok(Duration::from_secs_f64(v))
     } else {
         Err(format!(
-            "property \"{field}\" validation failed: expected a number >= 0"
+            "property \"{field}\" validation failed: expected a number from 0 to {MAX_SECONDS}, got {v}"
         ))
     }
 }
@@ -225,8 +227,13 @@ impl Upstream {
             .into_iter()
             .map(|(host, port, weight, priority)| {
                 let authority = authority(&host, port);
+                let bare = if host.contains(':') {
+                    format!("[{host}]")
+                } else {
+                    host.clone()
+                };
                 let host_header = HeaderValue::from_str(if port == default_port {
-                    &host
+                    &bare
                 } else {
                     &authority
                 })

@@ -41,6 +41,8 @@ struct IdleConn {
     sender: SendRequest<ProxyBody>,
     since: Instant,
     served: u32,
+    /// The TLS server name the connection was opened with (None for plain TCP).
+    sni: Option<Arc<str>>,
 }
 
 type IdleList = Mutex<Vec<IdleConn>>;
@@ -67,6 +69,7 @@ impl std::fmt::Debug for IdleConn {
 pub struct Conn {
     sender: SendRequest<ProxyBody>,
     served: u32,
+    sni: Option<Arc<str>>,
     /// Whether it came from the idle list (a stale one may fail to send).
     pub reused: bool,
     home: Weak<IdleList>,
@@ -94,14 +97,13 @@ impl Pool {
         }
     }
 
-    fn pop_idle(&self) -> Option<IdleConn> {
+    /// The most recently used idle connection for `sni`, dropping expired ones.
+    fn pop_idle(&self, sni: Option<&str>) -> Option<IdleConn> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(c) = idle.pop() {
-            if c.since.elapsed() < self.settings.idle_timeout && !c.sender.is_closed() {
-                return Some(c);
-            }
-        }
-        None
+        let timeout = self.settings.idle_timeout;
+        idle.retain(|c| c.since.elapsed() < timeout && !c.sender.is_closed());
+        let pos = idle.iter().rposition(|c| c.sni.as_deref() == sni)?;
+        Some(idle.swap_remove(pos))
     }
 
     /// Number of idle connections (for tests and metrics).
@@ -115,12 +117,22 @@ impl Pool {
         connect_timeout: Duration,
         sni: Option<&str>,
     ) -> Result<Conn, ConnectError> {
-        while let Some(mut c) = self.pop_idle() {
-            // Ready means the previous exchange is fully done and the socket is open.
-            if c.sender.ready().await.is_ok() {
+        let sni = self.sni_key(sni);
+        while let Some(mut c) = self.pop_idle(sni.as_deref()) {
+            // Ready means the previous exchange is fully done and the socket is
+            // open. A connection released at the end of its response becomes
+            // ready within a scheduler tick; one still writing an abandoned
+            // upload would not, so it is dropped instead of waited for.
+            let ready = c.sender.is_ready()
+                || matches!(
+                    tokio::time::timeout(Duration::from_millis(20), c.sender.ready()).await,
+                    Ok(Ok(()))
+                );
+            if ready {
                 return Ok(Conn {
                     sender: c.sender,
                     served: c.served,
+                    sni: c.sni,
                     reused: true,
                     home: Arc::downgrade(&self.idle),
                     settings: self.settings,
@@ -136,16 +148,42 @@ impl Pool {
         connect_timeout: Duration,
         sni: Option<&str>,
     ) -> Result<Conn, ConnectError> {
-        self.connect_new(connect_timeout, sni, false).await
+        self.connect_new(connect_timeout, self.sni_key(sni), false)
+            .await
+    }
+
+    /// A new connection that goes back to the pool after use.
+    pub async fn connect_fresh(
+        &self,
+        connect_timeout: Duration,
+        sni: Option<&str>,
+    ) -> Result<Conn, ConnectError> {
+        self.connect_new(connect_timeout, self.sni_key(sni), true)
+            .await
+    }
+
+    /// Plain connections ignore SNI; TLS ones are pooled per server name.
+    fn sni_key(&self, sni: Option<&str>) -> Option<Arc<str>> {
+        match self.tls {
+            TlsMode::Plain => None,
+            TlsMode::Tls { .. } => Some(Arc::from(sni.unwrap_or(&self.host))),
+        }
     }
 
     async fn connect_new(
         &self,
         connect_timeout: Duration,
-        sni: Option<&str>,
+        sni: Option<Arc<str>>,
         poolable: bool,
     ) -> Result<Conn, ConnectError> {
-        let stream = connect(&self.host, self.port, &self.tls, sni, connect_timeout).await?;
+        let stream = connect(
+            &self.host,
+            self.port,
+            &self.tls,
+            sni.as_deref(),
+            connect_timeout,
+        )
+        .await?;
         let (sender, conn) = hyper::client::conn::http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await
@@ -160,6 +198,7 @@ impl Pool {
         Ok(Conn {
             sender,
             served: 0,
+            sni,
             reused: false,
             home: if poolable {
                 Arc::downgrade(&self.idle)
@@ -214,6 +253,7 @@ impl Conn {
                 sender: self.sender,
                 since: Instant::now(),
                 served: self.served,
+                sni: self.sni,
             });
         }
     }
@@ -236,10 +276,17 @@ impl Body for PooledBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.project();
-        let res = this.inner.poll_frame(cx);
+        let mut this = self.project();
+        let res = this.inner.as_mut().poll_frame(cx);
         match &res {
+            // hyper's server stops polling once `is_end_stream` is true (a
+            // Content-Length body fully read), so release on the last frame too.
             Poll::Ready(None) => {
+                if let Some(c) = this.conn.take() {
+                    c.release();
+                }
+            }
+            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => {
                 if let Some(c) = this.conn.take() {
                     c.release();
                 }

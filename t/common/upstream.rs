@@ -53,6 +53,7 @@ pub struct UpstreamOpts {
 #[derive(Debug, Default)]
 struct Stats {
     total: AtomicUsize,
+    connections: AtomicUsize,
     by_path: Mutex<HashMap<String, usize>>,
 }
 
@@ -100,6 +101,7 @@ impl Upstream {
                     },
                     _ = stop_accept.wait_for(|s| *s) => return,
                 };
+                st.stats.connections.fetch_add(1, Ordering::SeqCst);
                 let st = st.clone();
                 let mut stop = st.stop.clone();
                 tokio::spawn(async move {
@@ -130,6 +132,11 @@ impl Upstream {
     /// `127.0.0.1:port`, as an upstream node address.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.stats.connections.load(Ordering::SeqCst)
     }
 
     /// Requests received so far (all paths, health probes included).

@@ -30,6 +30,33 @@ async fn keep_alive_connection_serves_several_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_connections_are_reused() {
+    let up = Upstream::start().await;
+    let route = json!({"uri": "/*", "upstream": {"nodes": nodes(&[(&up, 1)])}});
+    let (_etcd, gw) = etcd_gateway(&[("routes/1", route)]).await;
+    // Fixed-length, empty and chunked (SSE) responses all give the connection back.
+    for path in [
+        "/hello",
+        "/status/204",
+        "/hello",
+        "/sse",
+        "/hello",
+        "/echo/x",
+    ] {
+        for _ in 0..5 {
+            let r = get(&gw.url(path)).send().await.unwrap();
+            gw_assert!(gw, r.status < 300, "GET {path}: {}", r.status);
+        }
+    }
+    gw_assert!(
+        gw,
+        up.connections() == 1,
+        "30 sequential requests should share one upstream keep-alive connection, saw {} connections",
+        up.connections()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_bodies_and_request_line_reach_the_upstream() {
     let up = Upstream::start().await;
     let route = json!({"uri": "/echo*", "upstream": {"nodes": nodes(&[(&up, 1)])}});

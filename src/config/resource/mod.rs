@@ -19,6 +19,10 @@ pub use upstream::{
     UpstreamConf, UpstreamScheme, UpstreamTlsConf,
 };
 
+/// Longest duration accepted anywhere in the configuration (one year, in
+/// seconds): larger values would overflow time arithmetic at run time.
+pub const MAX_SECONDS: f64 = 31_536_000.0;
+
 /// Every resource directory strait reads under the etcd prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ResourceKind {

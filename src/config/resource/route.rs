@@ -90,9 +90,10 @@ impl TimeoutConf {
             ("send", self.send),
             ("read", self.read),
         ] {
-            if !(v.is_finite() && v > 0.0) {
+            if !(v.is_finite() && v > 0.0 && v <= super::MAX_SECONDS) {
                 return Err(format!(
-                    "property \"{field}.{name}\" validation failed: expected a number greater than 0, got {v}"
+                    "property \"{field}.{name}\" validation failed: expected a number greater than 0 and at most {}, got {v}",
+                    super::MAX_SECONDS
                 ));
             }
         }
