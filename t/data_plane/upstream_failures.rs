@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{by_port, etcd_gateway, fire, nodes};
-use crate::common::{closed_port, get, Upstream, UpstreamOpts};
+use crate::common::{closed_port, get, request, Upstream, UpstreamOpts};
 
 fn closed_node() -> (String, u16) {
     (format!("127.0.0.1:{}", closed_port()), 1)
@@ -23,6 +23,10 @@ async fn connect_failure_retries_next_node_and_retries_0_gives_502() {
         (
             "routes/retry",
             json!({"uri": "/retry", "upstream": {"nodes": both.clone()}}),
+        ),
+        (
+            "routes/echo-retry",
+            json!({"uri": "/echo-retry", "upstream": {"nodes": both.clone()}}),
         ),
         (
             "routes/noretry",
@@ -45,6 +49,23 @@ async fn connect_failure_retries_next_node_and_retries_0_gives_502() {
             .map(|r| (r.status, r.upstream_port()))
             .collect::<Vec<_>>()
     );
+
+    // A streamed (large) POST body has not been sent when the connect fails,
+    // so it goes to the next node too.
+    let big = "x".repeat(256 * 1024);
+    for i in 0..6 {
+        let r = request(http::Method::POST, gw.url("/echo-retry"))
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        gw_assert!(
+            gw,
+            r.status == 200 && r.json()["body"].as_str().map(str::len) == Some(big.len()),
+            "streamed POST {i} with a dead node first should reach the live node whole, got {}",
+            r.status
+        );
+    }
 
     let url = gw.url("/noretry");
     let resps = fire(&gw, 10, 1, move |_| get(&url)).await;
