@@ -33,8 +33,8 @@ admin:     127.0.0.1:9180 is reserved for the Admin API (not served yet)
 
 Try it:
   ETCDCTL_API=3 etcdctl --endpoints $ETCD_ENDPOINT put /apisix/routes/1 \\
-    '{"uri":"/get","upstream":{"type":"roundrobin","nodes":{"127.0.0.1:7085":1}}}'
-  curl -i http://127.0.0.1:9080/get
+    '{"uri":"/status","upstream":{"type":"roundrobin","nodes":{"127.0.0.1:7085":1}}}'
+  curl -i http://127.0.0.1:9080/status   # proxied to the status API
 
 MSG
 exec ./target/release/strait -c "$CONFIG"

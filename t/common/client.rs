@@ -105,17 +105,7 @@ impl Req {
         let limit = self.timeout;
         let work = async {
             let resp = self.exchange().await?;
-            let (parts, body) = resp.into_parts();
-            let bytes = body
-                .collect()
-                .await
-                .map_err(|e| format!("reading the body: {e}"))?
-                .to_bytes();
-            Ok(Resp {
-                status: parts.status.as_u16(),
-                headers: parts.headers,
-                body: String::from_utf8_lossy(&bytes).into_owned(),
-            })
+            read_resp(resp).await
         };
         match tokio::time::timeout(limit, work).await {
             Ok(r) => r.map_err(|e: String| format!("{what}: {e}")),
@@ -211,20 +201,25 @@ impl Connection {
                 .send_request(req)
                 .await
                 .map_err(|e| format!("exchange: {e}"))?;
-            let (parts, body) = resp.into_parts();
-            let bytes = body
-                .collect()
-                .await
-                .map_err(|e| format!("reading the body: {e}"))?
-                .to_bytes();
-            Ok(Resp {
-                status: parts.status.as_u16(),
-                headers: parts.headers,
-                body: String::from_utf8_lossy(&bytes).into_owned(),
-            })
+            read_resp(resp).await
         };
         tokio::time::timeout(Duration::from_secs(10), work)
             .await
             .unwrap_or_else(|_| Err(format!("GET {path}: no response within 10 s")))
     }
+}
+
+/// Read a whole response into a [`Resp`].
+async fn read_resp(resp: http::Response<hyper::body::Incoming>) -> Result<Resp, String> {
+    let (parts, body) = resp.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|e| format!("reading the body: {e}"))?
+        .to_bytes();
+    Ok(Resp {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    })
 }

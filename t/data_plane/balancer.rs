@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{by_port, etcd_gateway, fire, nodes};
-use crate::common::{get, Upstream, UpstreamOpts};
+use crate::common::{get, Gateway, Upstream, UpstreamOpts};
 
 fn within(seen: usize, expected: usize, pct: f64) -> bool {
     (seen as f64 - expected as f64).abs() <= expected as f64 * pct / 100.0
@@ -67,23 +67,34 @@ async fn chash_on_arg_sticks_per_user_and_spreads_users() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn least_conn_sends_less_to_the_busy_node() {
+/// Send `n` requests (`concurrency` at a time) through a `kind` upstream of a
+/// fast node and a node slowed by `delay`; returns the gateway and how many
+/// requests each node answered (fast, slow).
+async fn fast_vs_slow(
+    kind: &str,
+    delay: Duration,
+    n: usize,
+    concurrency: usize,
+) -> (Gateway, usize, usize) {
     let fast = Upstream::start().await;
     let slow = Upstream::start_with(UpstreamOpts {
-        delay: Duration::from_millis(300),
+        delay,
         ..Default::default()
     })
     .await;
-    let route = json!({"uri": "/server_port", "upstream": {"type": "least_conn", "nodes": nodes(&[(&fast, 1), (&slow, 1)])}});
+    let route = json!({"uri": "/server_port", "upstream": {"type": kind, "nodes": nodes(&[(&fast, 1), (&slow, 1)])}});
     let (_etcd, gw) = etcd_gateway(&[("routes/1", route)]).await;
     let url = gw.url("/server_port");
-    let resps = fire(&gw, 60, 8, move |_| get(&url)).await;
+    let resps = fire(&gw, n, concurrency, move |_| get(&url)).await;
     let counts = by_port(&resps);
-    let (nf, ns) = (
-        counts.get(&fast.port()).copied().unwrap_or(0),
-        counts.get(&slow.port()).copied().unwrap_or(0),
-    );
+    let nf = counts.get(&fast.port()).copied().unwrap_or(0);
+    let ns = counts.get(&slow.port()).copied().unwrap_or(0);
+    (gw, nf, ns)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn least_conn_sends_less_to_the_busy_node() {
+    let (gw, nf, ns) = fast_vs_slow("least_conn", Duration::from_millis(300), 60, 8).await;
     gw_assert!(
         gw,
         nf + ns == 60 && ns * 4 < nf,
@@ -93,21 +104,7 @@ async fn least_conn_sends_less_to_the_busy_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ewma_prefers_the_fast_node() {
-    let fast = Upstream::start().await;
-    let slow = Upstream::start_with(UpstreamOpts {
-        delay: Duration::from_millis(100),
-        ..Default::default()
-    })
-    .await;
-    let route = json!({"uri": "/server_port", "upstream": {"type": "ewma", "nodes": nodes(&[(&fast, 1), (&slow, 1)])}});
-    let (_etcd, gw) = etcd_gateway(&[("routes/1", route)]).await;
-    let url = gw.url("/server_port");
-    let resps = fire(&gw, 40, 1, move |_| get(&url)).await;
-    let counts = by_port(&resps);
-    let (nf, ns) = (
-        counts.get(&fast.port()).copied().unwrap_or(0),
-        counts.get(&slow.port()).copied().unwrap_or(0),
-    );
+    let (gw, nf, ns) = fast_vs_slow("ewma", Duration::from_millis(100), 40, 1).await;
     gw_assert!(
         gw,
         nf + ns == 40 && nf >= 34,

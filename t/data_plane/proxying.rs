@@ -44,7 +44,7 @@ async fn upstream_connections_are_reused() {
         "/echo/x",
     ] {
         for _ in 0..5 {
-            let r = get(&gw.url(path)).send().await.unwrap();
+            let r = get(gw.url(path)).send().await.unwrap();
             gw_assert!(gw, r.status < 300, "GET {path}: {}", r.status);
         }
     }
