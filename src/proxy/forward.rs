@@ -110,7 +110,11 @@ fn is_idempotent(m: &Method) -> bool {
 
 /// The TLS server name for a node: the Host sent upstream when it is a valid
 /// name, else the node's own host (never fails the request over a bad Host).
-fn tls_server_name(up: &Upstream, node: &Node, host: Option<&HeaderValue>) -> Option<String> {
+pub(super) fn tls_server_name(
+    up: &Upstream,
+    node: &Node,
+    host: Option<&HeaderValue>,
+) -> Option<String> {
     if up.tls == TlsMode::Plain {
         return None;
     }

@@ -65,14 +65,16 @@ pub async fn proxy(
         .ok_or_else(|| ProxyError::NoAvailableNode(up.label.clone()))?;
     let node = &up.nodes[idx];
     let mut upstream_req = Request::from_parts(parts, empty());
-    if let Some(h) = headers::upstream_host(up, node, client_host.as_ref()) {
+    let host_header = headers::upstream_host(up, node, client_host.as_ref());
+    let sni = super::forward::tls_server_name(up, node, host_header.as_ref());
+    if let Some(h) = host_header {
         upstream_req.headers_mut().insert(header::HOST, h);
     }
     let started = Instant::now();
     up.balancer.on_start(idx);
     let upstream_conn = node
         .pool
-        .connect_dedicated(timeouts.connect, None)
+        .connect_dedicated(timeouts.connect, sni.as_deref())
         .await
         .map_err(|e| {
             up.balancer.on_finish(idx, started.elapsed(), true);

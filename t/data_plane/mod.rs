@@ -6,6 +6,7 @@ mod balancer;
 mod cli;
 mod config_sync;
 mod headers;
+mod https_upstream;
 mod invalid_config;
 mod proxying;
 mod resilience;
