@@ -80,28 +80,6 @@ fn in_process(n: usize) {
         compile.as_secs_f64() * 1e3,
         build.as_secs_f64() * 1e3
     );
-    if std::env::var("STRAIT_BENCH_PROFILE").is_ok() {
-        let t = Instant::now();
-        let specs: Vec<_> = snap
-            .routes
-            .values()
-            .map(|r| strait::router::RouteSpec {
-                payload: r.clone(),
-                uris: r.uris.clone(),
-                hosts: r.hosts.clone(),
-                priority: r.priority,
-                order: 0,
-            })
-            .collect();
-        let t_specs = t.elapsed();
-        let t = Instant::now();
-        let _ = strait::router::Router::build(specs);
-        println!(
-            "  profile: specs {:?}, Router::build {:?}",
-            t_specs,
-            t.elapsed()
-        );
-    }
     let mut times = Vec::new();
     for k in 0..30 {
         let i = (k * 7919) % n;

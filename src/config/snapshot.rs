@@ -1,7 +1,7 @@
 //! The immutable configuration snapshot a request pins for its whole life, and
 //! the one `ArcSwap` that publishes it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -32,7 +32,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// An empty snapshot (every request is a 404).
     pub fn empty() -> Snapshot {
-        Snapshot::build(0, TypedMaps::default(), None, true)
+        Snapshot::build(0, TypedMaps::default(), None, &RoutingChanges::full())
     }
 
     /// Assemble a snapshot, building the router unless one is passed for reuse.
@@ -45,19 +45,20 @@ impl Snapshot {
         revision: i64,
         maps: TypedMaps,
         previous: Option<&Snapshot>,
-        rebuild_router: bool,
+        routing: &RoutingChanges,
     ) -> Snapshot {
         let router = match previous {
-            Some(p) if !rebuild_router => p.router.clone(),
-            _ => match build_router(&maps.routes, &maps.services) {
-                Ok(r) => Arc::new(r),
-                Err(e) => {
-                    tracing::error!("router build failed, keeping the previous routing table: {e}");
-                    previous
-                        .map(|p| p.router.clone())
-                        .unwrap_or_else(|| Arc::new(Router::empty()))
+            Some(p) if routing.is_empty() => p.router.clone(),
+            Some(p) if !routing.full && routing.is_small(maps.routes.len()) => {
+                match update_router(&p.router, &maps, routing) {
+                    Ok(r) => Arc::new(r),
+                    Err(e) => {
+                        tracing::warn!("incremental router update failed ({e}); rebuilding");
+                        full_router(&maps, previous)
+                    }
                 }
-            },
+            }
+            _ => full_router(&maps, previous),
         };
         Snapshot {
             revision,
@@ -79,33 +80,115 @@ impl Snapshot {
 }
 
 /// Build the router from enabled routes; a route without hosts inherits its service's.
+/// A full router build; on failure (a bug: patterns are validated when routes
+/// compile) the previous router keeps serving.
+fn full_router(maps: &TypedMaps, previous: Option<&Snapshot>) -> Arc<Router<Route>> {
+    match build_router(&maps.routes, &maps.services) {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            tracing::error!("router build failed, keeping the previous routing table: {e}");
+            previous
+                .map(|p| p.router.clone())
+                .unwrap_or_else(|| Arc::new(Router::empty()))
+        }
+    }
+}
+
+/// What changed for routing since the previous snapshot.
+#[derive(Debug, Default, Clone)]
+pub struct RoutingChanges {
+    /// Rebuild the whole index.
+    pub full: bool,
+    /// Ids of routes put or deleted.
+    pub routes: HashSet<Arc<str>>,
+    /// Ids of services put or deleted (their host-inheriting routes move).
+    pub services: HashSet<Arc<str>>,
+}
+
+impl RoutingChanges {
+    /// Everything changed.
+    pub fn full() -> RoutingChanges {
+        RoutingChanges {
+            full: true,
+            ..RoutingChanges::default()
+        }
+    }
+
+    /// Nothing routing-related changed.
+    pub fn is_empty(&self) -> bool {
+        !self.full && self.routes.is_empty() && self.services.is_empty()
+    }
+
+    /// Few enough changes that an incremental update beats a rebuild.
+    fn is_small(&self, total_routes: usize) -> bool {
+        self.services.len() <= 64 && self.routes.len() <= 1000.max(total_routes / 8)
+    }
+}
+
+/// The router entry of one enabled route; a route without hosts inherits its service's.
+fn route_spec(
+    id: &Arc<str>,
+    r: &Arc<Route>,
+    services: &HashMap<Arc<str>, Arc<Service>>,
+) -> RouteSpec<Route> {
+    let hosts = if r.hosts.is_empty() {
+        r.service_id
+            .as_ref()
+            .and_then(|sid| services.get(sid.as_str()))
+            .map(|s| s.hosts.clone())
+            .unwrap_or_default()
+    } else {
+        r.hosts.clone()
+    };
+    RouteSpec {
+        key: id.clone(),
+        payload: r.clone(),
+        uris: r.uris.clone(),
+        hosts,
+        priority: r.priority,
+        order: r.meta.create_revision.max(0) as u64,
+    }
+}
+
 fn build_router(
     routes: &HashMap<Arc<str>, Arc<Route>>,
     services: &HashMap<Arc<str>, Arc<Service>>,
 ) -> Result<Router<Route>, crate::router::RouterError> {
-    let specs: Vec<RouteSpec<Route>> = routes
-        .values()
-        .filter(|r| r.enabled)
-        .map(|r| {
-            let hosts = if r.hosts.is_empty() {
-                r.service_id
+    Router::build(
+        routes
+            .iter()
+            .filter(|(_, r)| r.enabled)
+            .map(|(id, r)| route_spec(id, r, services)),
+    )
+}
+
+/// Update `previous` for the routes and services that changed: only their
+/// entries are removed and re-added; the rest of the index is shared.
+fn update_router(
+    previous: &Router<Route>,
+    maps: &TypedMaps,
+    changed: &RoutingChanges,
+) -> Result<Router<Route>, crate::router::RouterError> {
+    let mut ids: HashSet<Arc<str>> = changed.routes.clone();
+    if !changed.services.is_empty() {
+        // Routes that inherit hosts from a changed service move with it.
+        for (id, r) in maps.routes.iter() {
+            let inherits = r.hosts.is_empty()
+                && r.service_id
                     .as_ref()
-                    .and_then(|id| services.get(id.as_str()))
-                    .map(|s| s.hosts.clone())
-                    .unwrap_or_default()
-            } else {
-                r.hosts.clone()
-            };
-            RouteSpec {
-                payload: r.clone(),
-                uris: r.uris.clone(),
-                hosts,
-                priority: r.priority,
-                order: r.meta.create_revision.max(0) as u64,
+                    .is_some_and(|sid| changed.services.contains(sid.as_str()));
+            if inherits {
+                ids.insert(id.clone());
             }
-        })
+        }
+    }
+    let add: Vec<RouteSpec<Route>> = ids
+        .iter()
+        .filter_map(|id| maps.routes.get_key_value(id))
+        .filter(|(_, r)| r.enabled)
+        .map(|(id, r)| route_spec(id, r, &maps.services))
         .collect();
-    Router::build(specs)
+    previous.update(ids.iter(), add)
 }
 
 /// The published snapshot plus readiness.

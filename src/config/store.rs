@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::compiled::{ItemMeta, Route, Service};
 use super::resource::{parse_key, ResourceKind};
-use super::snapshot::Snapshot;
+use super::snapshot::{RoutingChanges, Snapshot};
 use crate::upstream::Upstream;
 
 /// One change read from a config source.
@@ -135,6 +135,8 @@ pub struct ConfigStore {
     revision: i64,
     entries: HashMap<String, Entry>,
     maps: TypedMaps,
+    /// Routes and services changed since the last snapshot.
+    routing: RoutingChanges,
 }
 
 impl ConfigStore {
@@ -145,6 +147,7 @@ impl ConfigStore {
             revision: 0,
             entries: HashMap::new(),
             maps: TypedMaps::default(),
+            routing: RoutingChanges::default(),
         }
     }
 
@@ -180,6 +183,7 @@ impl ConfigStore {
         match self.entries.remove(key) {
             Some(e) => {
                 self.maps.remove(e.kind, &e.id);
+                self.note_routing(e.kind, &e.id);
                 tracing::info!(key, "{} deleted", e.kind.singular());
                 Changes {
                     routing: matches!(e.kind, ResourceKind::Route | ResourceKind::Service),
@@ -208,6 +212,7 @@ impl ConfigStore {
         match compile(kind, meta, item.value.as_bytes()) {
             Ok(compiled) => {
                 self.maps.insert(kind, id.clone(), compiled);
+                self.note_routing(kind, &id);
                 self.entries.insert(
                     item.key.clone(),
                     Entry {
@@ -270,9 +275,28 @@ impl ConfigStore {
         v
     }
 
-    /// Build a snapshot; `previous` lets unchanged parts (the router) be reused.
-    pub fn snapshot(&self, previous: Option<&Snapshot>, changes: Changes) -> Snapshot {
-        Snapshot::build(self.revision, self.maps.clone(), previous, changes.routing)
+    fn note_routing(&mut self, kind: ResourceKind, id: &Arc<str>) {
+        match kind {
+            ResourceKind::Route => {
+                self.routing.routes.insert(id.clone());
+            }
+            ResourceKind::Service => {
+                self.routing.services.insert(id.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// Build a snapshot from the items in service. `previous` must be the
+    /// snapshot this store built last (or None): its router is shared or
+    /// updated incrementally for the routes and services changed since.
+    pub fn snapshot(&mut self, previous: Option<&Snapshot>, changes: Changes) -> Snapshot {
+        let mut routing = std::mem::take(&mut self.routing);
+        if changes.routing && routing.is_empty() {
+            // The caller asks for a rebuild without a recorded change (first load).
+            routing.full = true;
+        }
+        Snapshot::build(self.revision, self.maps.clone(), previous, &routing)
     }
 }
 
@@ -348,6 +372,63 @@ mod tests {
         assert_eq!(s.revision(), 10);
         let c = s.replace_all(s.raw_items(), 11);
         assert!(!c.any);
+    }
+
+    #[test]
+    fn incremental_snapshots_follow_routes_and_services() {
+        let mut s = ConfigStore::new("/apisix");
+        let up = r#""upstream":{"nodes":{"127.0.0.1:1":1}}"#;
+        s.apply(put("/apisix/services/s", r#"{"hosts":["a.com"]}"#, 2));
+        s.apply(put(
+            "/apisix/routes/1",
+            &format!(r#"{{"uri":"/x",{up},"service_id":"s"}}"#),
+            3,
+        ));
+        s.apply(put(
+            "/apisix/routes/2",
+            &format!(r#"{{"uri":"/y",{up}}}"#),
+            4,
+        ));
+        let full = Changes {
+            routing: true,
+            any: true,
+        };
+        let mut snap = s.snapshot(None, full);
+        let hit = |snap: &Snapshot, host: Option<&str>, path: &str| {
+            snap.router
+                .find(host, path, |_, _| true)
+                .map(|m| m.route.meta.id.to_string())
+        };
+        assert_eq!(hit(&snap, Some("a.com"), "/x").as_deref(), Some("1"));
+        assert_eq!(hit(&snap, Some("b.com"), "/x"), None);
+
+        // The service's hosts change: its host-inheriting route moves with it.
+        let c = s.apply(put("/apisix/services/s", r#"{"hosts":["b.com"]}"#, 5));
+        snap = s.snapshot(Some(&snap), c);
+        assert_eq!(hit(&snap, Some("b.com"), "/x").as_deref(), Some("1"));
+        assert_eq!(hit(&snap, Some("a.com"), "/x"), None);
+
+        // Disabling and deleting routes take them out; others stay.
+        let c = s.apply(put(
+            "/apisix/routes/2",
+            &format!(r#"{{"uri":"/y",{up},"status":0}}"#),
+            6,
+        ));
+        snap = s.snapshot(Some(&snap), c);
+        assert_eq!(hit(&snap, None, "/y"), None);
+        let c = s.apply(ConfigEvent::Delete {
+            key: "/apisix/routes/1".into(),
+        });
+        snap = s.snapshot(Some(&snap), c);
+        assert_eq!(hit(&snap, Some("b.com"), "/x"), None);
+        let c = s.apply(put(
+            "/apisix/routes/3",
+            &format!(r#"{{"uri":"/z",{up}}}"#),
+            7,
+        ));
+        snap = s.snapshot(Some(&snap), c);
+        assert_eq!(hit(&snap, None, "/z").as_deref(), Some("3"));
+        assert_eq!(snap.router.len(), 1);
     }
 
     #[test]

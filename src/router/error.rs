@@ -1,13 +1,15 @@
-//! Typed errors produced while building the route index.
+//! Typed errors produced while building or updating the route index.
 
 use std::fmt;
 
-/// Why [`Router::build`](super::Router::build) refused a set of routes.
+/// Why [`Router::build`](super::Router::build) or
+/// [`Router::update`](super::Router::update) refused a set of routes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouterError {
-    /// A route spec listed no uri at all; `route` is its position in the input.
+    /// A route spec listed no uri at all; `route` is its position in the input
+    /// (the `add` list for an update).
     MissingUri {
-        /// Zero-based position of the offending spec in the build input.
+        /// Zero-based position of the offending spec in the input.
         route: usize,
     },
     /// A path pattern is malformed.
@@ -24,6 +26,11 @@ pub enum RouterError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// Two routes share one key; keys name routes for [`Router::update`](super::Router::update).
+    DuplicateKey {
+        /// The key given twice.
+        key: String,
+    },
     /// The table would exceed the index's internal 32-bit limits.
     TooLarge,
 }
@@ -36,6 +43,7 @@ impl fmt::Display for RouterError {
             Self::InvalidHost { host, reason } => {
                 write!(f, "invalid host pattern {host:?}: {reason}")
             }
+            Self::DuplicateKey { key } => write!(f, "duplicate route key {key:?}"),
             Self::TooLarge => f.write_str("route table too large for the index"),
         }
     }

@@ -42,23 +42,44 @@ fn bad(host: &str, reason: &'static str) -> RouterError {
     }
 }
 
-/// Parses one host pattern of a route.
-pub(crate) fn parse_host(pattern: &str) -> Result<HostPattern, RouterError> {
+/// The kind of a host pattern, without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostKind {
+    /// `*`.
+    Any,
+    /// A full host name.
+    Exact,
+    /// `*suffix`.
+    Wildcard,
+}
+
+/// Checks one host pattern of a route: its kind and its name (the host,
+/// or the suffix after `*`; not lower-cased, empty for `*`).
+pub(crate) fn classify_host(pattern: &str) -> Result<(HostKind, &str), RouterError> {
     let host = trim_host(pattern);
     if host.is_empty() {
         return Err(bad(pattern, "empty host"));
     }
     if host == "*" {
-        return Ok(HostPattern::Any);
+        return Ok((HostKind::Any, ""));
     }
     if let Some(suffix) = host.strip_prefix('*') {
         if suffix.contains('*') {
             return Err(bad(pattern, "'*' is only allowed as the first character"));
         }
-        return Ok(HostPattern::Wildcard(suffix.to_ascii_lowercase()));
+        return Ok((HostKind::Wildcard, suffix));
     }
     if host.contains('*') {
         return Err(bad(pattern, "'*' is only allowed as the first character"));
     }
-    Ok(HostPattern::Exact(host.to_ascii_lowercase()))
+    Ok((HostKind::Exact, host))
+}
+
+/// Parses one host pattern of a route.
+pub(crate) fn parse_host(pattern: &str) -> Result<HostPattern, RouterError> {
+    Ok(match classify_host(pattern)? {
+        (HostKind::Any, _) => HostPattern::Any,
+        (HostKind::Exact, name) => HostPattern::Exact(name.to_ascii_lowercase()),
+        (HostKind::Wildcard, name) => HostPattern::Wildcard(name.to_ascii_lowercase()),
+    })
 }

@@ -11,6 +11,7 @@ use super::{RouteSpec, Router, RouterError};
 
 fn spec(name: &str, uris: &[&str], hosts: &[&str], priority: i64, order: u64) -> RouteSpec<String> {
     RouteSpec {
+        key: name.into(),
         payload: Arc::new(name.to_owned()),
         uris: uris
             .iter()
@@ -795,14 +796,13 @@ fn case_insensitive_hash_and_table() {
     assert_ne!(hash_bytes::<true>(9, b"["), hash_bytes::<true>(9, b"{"));
 
     let mut t: StrTable<usize, false> = StrTable::new(1);
-    t.reserve(2, 0);
     let keys: Vec<String> = (0..1000).map(|i| format!("/k/{i}")).collect();
     for (i, k) in keys.iter().enumerate() {
         let h = t.hash(3, k.as_bytes());
         t.insert_new(h, 3, k.as_bytes(), i).unwrap();
     }
     for (i, k) in keys.iter().enumerate() {
-        assert_eq!(t.get(3, k.as_bytes()), Some(i));
+        assert_eq!(t.get(3, k.as_bytes()), Some(&i));
         assert_eq!(t.get(4, k.as_bytes()), None);
     }
     assert_eq!(t.get(3, b"/k/1000"), None);
@@ -1058,4 +1058,390 @@ fn randomized_against_naive_reference() {
         matched > 2_000 && with_params > 500,
         "matched={matched} with_params={with_params}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Incremental updates.
+
+fn versioned(
+    key: &str,
+    version: u32,
+    uris: &[&str],
+    hosts: &[&str],
+    p: i64,
+    o: u64,
+) -> RouteSpec<String> {
+    let mut s = spec(&format!("{key}#{version}"), uris, hosts, p, o);
+    s.key = key.into();
+    s
+}
+
+/// Every tree of the router keeps its shape invariants.
+fn check_shapes(r: &Router<String>) {
+    r.none.root.check_shape();
+    r.any.root.check_shape();
+    for i in 0..r.subs.len {
+        let sub = r.subs.get(i).unwrap();
+        sub.root.check_shape();
+    }
+    r.wildcards.check_shape();
+}
+
+type Answer = Option<(String, Vec<(String, String)>)>;
+
+fn answer(r: &Router<String>, host: Option<&str>, path: &str, reject: u64) -> Answer {
+    let rejected = |name: &str| {
+        let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        reject != 0 && (h ^ reject) % 3 == 0
+    };
+    r.find(host, path, |name, _| !rejected(name)).map(|m| {
+        let params = m
+            .params
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        ((**m.route).clone(), params)
+    })
+}
+
+const U_SEGS: &[&str] = &["a", "b", "ab", "", "c:d", ":p", ":q", "x"];
+const U_PATH_SEGS: &[&str] = &["a", "b", "ab", "abc", "", "c:d", "x", "xy"];
+const U_HOSTS: &[&str] = &[
+    "a.com",
+    "*.a.com",
+    "*.b.a.com",
+    "*",
+    "B.COM",
+    "*a.com",
+    "c.com:80",
+    "[::1]",
+    "*.com",
+];
+const U_REQ_HOSTS: &[&str] = &[
+    "a.com",
+    "x.a.com",
+    "y.b.a.com",
+    "B.com:80",
+    "z.com",
+    "ba.com",
+    "c.com",
+    "::1",
+    "A.COM",
+    "q.com",
+];
+
+fn random_pattern(rng: &mut Rng) -> String {
+    let depth = 1 + (rng.next() % 3) as usize;
+    let mut p = String::new();
+    for _ in 0..depth {
+        p.push('/');
+        p.push_str(rng.pick(U_SEGS));
+    }
+    match rng.next() % 5 {
+        0 => p.push('*'),
+        1 => p.push_str("/*rest"),
+        _ => {}
+    }
+    p
+}
+
+fn random_route(rng: &mut Rng, key: &str, version: u32) -> RouteSpec<String> {
+    let n_uris = if rng.next() % 5 == 0 { 2 } else { 1 };
+    let uris: Vec<String> = (0..n_uris).map(|_| random_pattern(rng)).collect();
+    let n_hosts = match rng.next() % 6 {
+        0 | 1 => 1,
+        2 => 2,
+        _ => 0,
+    };
+    let hosts: Vec<&str> = (0..n_hosts).map(|_| rng.pick(U_HOSTS)).collect();
+    let uris: Vec<&str> = uris.iter().map(String::as_str).collect();
+    let priority = (rng.next() % 3) as i64;
+    let order = rng.next() % 3;
+    versioned(key, version, &uris, &hosts, priority, order)
+}
+
+fn random_request(rng: &mut Rng) -> (Option<&'static str>, String) {
+    let depth = 1 + (rng.next() % 4) as usize;
+    let mut path = String::new();
+    for _ in 0..depth {
+        path.push('/');
+        path.push_str(rng.pick(U_PATH_SEGS));
+    }
+    let host = (rng.next() % 5 != 0).then(|| rng.pick(U_REQ_HOSTS));
+    (host, path)
+}
+
+#[test]
+fn randomized_updates_match_full_builds() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut compared, mut matched, mut with_params, mut updates) =
+        (0usize, 0usize, 0usize, 0usize);
+    for round in 0..24 {
+        // The model: the route set in build order.
+        let mut model: Vec<RouteSpec<String>> = Vec::new();
+        let n = (rng.next() % 40) as usize;
+        let mut next_key = 0usize;
+        let mut version = 0u32;
+        for _ in 0..n {
+            model.push(random_route(&mut rng, &format!("r{next_key}"), version));
+            next_key += 1;
+        }
+        let mut router = Router::build(model.clone()).unwrap();
+        for step in 0..30 {
+            let requests: Vec<_> = (0..60).map(|_| random_request(&mut rng)).collect();
+            let masks = [0, rng.next() | 1];
+            let before: Vec<Answer> = requests
+                .iter()
+                .flat_map(|(h, p)| masks.iter().map(|&m| answer(&router, *h, p, m)))
+                .collect();
+
+            // A random change: removals (some of unknown keys), additions,
+            // replacements of existing keys with other patterns, hosts or
+            // priority.
+            let mut remove: Vec<String> = Vec::new();
+            let mut add: Vec<RouteSpec<String>> = Vec::new();
+            for _ in 0..(rng.next() % 3) {
+                if !model.is_empty() && rng.next() % 4 != 0 {
+                    let k = model[(rng.next() % model.len() as u64) as usize]
+                        .key
+                        .to_string();
+                    if !remove.contains(&k) {
+                        remove.push(k);
+                    }
+                } else {
+                    remove.push(format!("r{}", next_key + 100));
+                }
+            }
+            let mut added: Vec<String> = Vec::new();
+            for _ in 0..(rng.next() % 3) {
+                version += 1;
+                let key = if !model.is_empty() && rng.next() % 2 == 0 {
+                    model[(rng.next() % model.len() as u64) as usize]
+                        .key
+                        .to_string()
+                } else {
+                    next_key += 1;
+                    format!("r{next_key}")
+                };
+                if added.contains(&key) {
+                    continue;
+                }
+                added.push(key.clone());
+                add.push(random_route(&mut rng, &key, version));
+            }
+            model.retain(|s| !remove.iter().any(|k| **k == *s.key));
+            for s in &add {
+                model.retain(|m| m.key != s.key);
+                model.push(s.clone());
+            }
+
+            let next = router.update(&remove, add).unwrap();
+            updates += 1;
+            let rebuilt = Router::build(model.clone()).unwrap();
+            assert_eq!(next.len(), model.len());
+            assert_eq!(next.is_empty(), model.is_empty());
+            for s in &model {
+                assert!(next.contains_key(&s.key), "{}", s.key);
+            }
+            for k in &remove {
+                if !model.iter().any(|s| *s.key == **k) {
+                    assert!(!next.contains_key(k));
+                }
+            }
+            check_shapes(&next);
+
+            // The old router answers exactly as before.
+            let again: Vec<Answer> = requests
+                .iter()
+                .flat_map(|(h, p)| masks.iter().map(|&m| answer(&router, *h, p, m)))
+                .collect();
+            assert_eq!(
+                before, again,
+                "round={round} step={step}: old router changed"
+            );
+
+            for (host, path) in &requests {
+                for &mask in &masks {
+                    let got = answer(&next, *host, path, mask);
+                    let want = answer(&rebuilt, *host, path, mask);
+                    assert_eq!(
+                        got,
+                        want,
+                        "round={round} step={step} host={host:?} path={path:?} mask={mask} \
+                         model={:?}",
+                        model
+                            .iter()
+                            .map(|s| (&s.payload, &s.uris, &s.hosts, s.priority, s.order))
+                            .collect::<Vec<_>>()
+                    );
+                    compared += 1;
+                    if let Some((_, params)) = &want {
+                        matched += 1;
+                        with_params += usize::from(!params.is_empty());
+                    }
+                }
+            }
+            router = next;
+        }
+    }
+    // The generator must exercise real matches, not only misses.
+    assert!(updates >= 700, "updates={updates}");
+    assert!(
+        matched * 3 > compared && with_params > 2_000,
+        "compared={compared} matched={matched} with_params={with_params}"
+    );
+}
+
+#[test]
+fn update_leaves_the_old_router_unchanged() {
+    let r0 = build(vec![
+        spec("a", &["/a"], &[], 0, 0),
+        spec("b", &["/b/*"], &["b.com"], 0, 0),
+        spec("w", &["/w/:id"], &["*.w.com"], 0, 0),
+    ]);
+    let r1 = r0
+        .update(
+            ["a", "b"],
+            vec![
+                versioned("w", 1, &["/w2/:id"], &["*.v.com"], 0, 0),
+                versioned("c", 1, &["/a"], &["b.com"], 0, 0),
+            ],
+        )
+        .unwrap();
+    check(
+        &r0,
+        &[
+            (None, "/a", Some("a")),
+            (Some("b.com"), "/b/x", Some("b")),
+            (Some("x.w.com"), "/w/1", Some("w")),
+            (Some("x.v.com"), "/w2/1", None),
+            (Some("b.com"), "/a", Some("a")),
+        ],
+    );
+    check(
+        &r1,
+        &[
+            (None, "/a", None),
+            (Some("b.com"), "/b/x", None),
+            (Some("x.w.com"), "/w/1", None),
+            (Some("x.v.com"), "/w2/1", Some("w#1")),
+            (Some("b.com"), "/a", Some("c#1")),
+        ],
+    );
+    assert_eq!((r0.len(), r1.len()), (3, 2));
+    // Both can be used from other threads while the other is updated.
+    let r2 = std::thread::scope(|s| {
+        let t = s.spawn(|| hit(&r0, None, "/a"));
+        let r2 = r1.update(["c"], Vec::new()).unwrap();
+        assert_eq!(t.join().unwrap().as_deref(), Some("a"));
+        r2
+    });
+    assert_eq!(r2.len(), 1);
+    assert_eq!(hit(&r1, Some("b.com"), "/a").as_deref(), Some("c#1"));
+    assert_eq!(hit(&r2, Some("b.com"), "/a"), None);
+}
+
+#[test]
+fn update_errors_leave_nothing_changed() {
+    let r0 = build(vec![uri("a", "/a")]);
+    let err = r0
+        .update(["a"], vec![uri("b", "/b"), spec("c", &[], &[], 0, 0)])
+        .err();
+    assert_eq!(err, Some(RouterError::MissingUri { route: 1 }));
+    let err = r0.update(["a"], vec![uri("b", "no-slash")]).err();
+    assert!(matches!(err, Some(RouterError::InvalidUri { .. })));
+    let err = r0
+        .update(["a"], vec![spec("b", &["/b"], &["x.*"], 0, 0)])
+        .err();
+    assert!(matches!(err, Some(RouterError::InvalidHost { .. })));
+    let err = r0
+        .update(Vec::<&str>::new(), vec![uri("b", "/b"), uri("b", "/c")])
+        .err();
+    assert_eq!(err, Some(RouterError::DuplicateKey { key: "b".into() }));
+    assert_eq!(hit(&r0, None, "/a").as_deref(), Some("a"));
+    assert_eq!(r0.len(), 1);
+    // Keys must be unique in a build too.
+    let err = Router::build(vec![uri("a", "/a"), uri("a", "/b")]).err();
+    assert_eq!(err, Some(RouterError::DuplicateKey { key: "a".into() }));
+    assert!(!err.unwrap().to_string().is_empty());
+    // Unknown keys are ignored; re-adding a key replaces its route.
+    let r1 = r0.update(["nope"], vec![uri("a", "/z")]).unwrap();
+    assert_eq!(r1.len(), 1);
+    assert_eq!(hit(&r1, None, "/a"), None);
+    assert_eq!(hit(&r1, None, "/z").as_deref(), Some("a"));
+}
+
+#[test]
+fn many_single_updates_grow_and_shrink() {
+    // From empty, one route at a time (tables regrow, trees path-copy),
+    // then all removed again; compared with full builds along the way.
+    let route = |i: usize| {
+        let (uri, hosts): (String, Vec<String>) = match i % 5 {
+            0 => (format!("/api/{i}/items"), vec![]),
+            1 => (format!("/u{i}/:id/x"), vec![]),
+            2 => (format!("/s/{i}/*"), vec![]),
+            3 => (format!("/h/{i}"), vec![format!("H{}.example.com", i % 97)]),
+            _ => (
+                format!("/w/{}/*", i % 13),
+                vec![format!("*.w{}.example.com", i % 89)],
+            ),
+        };
+        let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        versioned(
+            &format!("k{i}"),
+            0,
+            &[&uri],
+            &hosts,
+            (i % 3) as i64,
+            i as u64,
+        )
+    };
+    let n = 3_000;
+    let probes: Vec<(Option<String>, String)> = (0..n)
+        .step_by(7)
+        .map(|i| match i % 5 {
+            0 => (None, format!("/api/{i}/items")),
+            1 => (None, format!("/u{i}/z/x")),
+            2 => (None, format!("/s/{i}/a/b")),
+            3 => (Some(format!("h{}.EXAMPLE.com", i % 97)), format!("/h/{i}")),
+            _ => (
+                Some(format!("a.w{}.example.com:80", i % 89)),
+                format!("/w/{}/q", i % 13),
+            ),
+        })
+        .collect();
+    let compare = |a: &Router<String>, b: &Router<String>| {
+        let mut hits = 0;
+        for (host, path) in &probes {
+            let x = answer(a, host.as_deref(), path, 0);
+            assert_eq!(x, answer(b, host.as_deref(), path, 0), "{host:?} {path}");
+            hits += usize::from(x.is_some());
+        }
+        hits
+    };
+    let mut r: Router<String> = Router::default();
+    for i in 0..n {
+        r = r.update(Vec::<&str>::new(), vec![route(i)]).unwrap();
+        if i % 1000 == 999 {
+            let full = Router::build((0..=i).map(route)).unwrap();
+            assert!(compare(&r, &full) > (i + 1) / 7 / 2);
+            check_shapes(&r);
+        }
+    }
+    assert_eq!(r.len(), n);
+    for i in (0..n).rev() {
+        r = r.update([format!("k{i}")], Vec::new()).unwrap();
+        if i % 1000 == 500 {
+            let full = Router::build((0..i).map(route)).unwrap();
+            compare(&r, &full);
+            check_shapes(&r);
+        }
+    }
+    assert!(r.is_empty());
+    assert_eq!(r.host_entries, 0);
+    assert_eq!(r.hosts.len(), 0);
+    assert!(r.wildcards.is_empty() && r.none.root.is_empty() && r.exact.len() == 0);
+    assert_eq!(compare(&r, &Router::default()), 0);
 }
