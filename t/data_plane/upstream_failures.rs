@@ -134,6 +134,52 @@ async fn passive_health_check_ejects_failing_node() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_health_check_ejects_failing_node_before_traffic() {
+    let good = Upstream::start().await;
+    let bad = Upstream::start_with(UpstreamOpts {
+        fail_with: Some(500),
+        ..Default::default()
+    })
+    .await;
+    let upstream = json!({
+        "nodes": nodes(&[(&good, 1), (&bad, 1)]),
+        "checks": {"active": {"http_path": "/healthz",
+                              "healthy": {"interval": 0.1, "successes": 1},
+                              "unhealthy": {"interval": 0.1, "http_failures": 2}}}
+    });
+    let (_etcd, gw) =
+        etcd_gateway(&[("routes/1", json!({"uri": "/hello", "upstream": upstream}))]).await;
+    // Probes run every 100 ms; two failures eject the bad node.
+    let ejected = crate::common::wait_until(Duration::from_secs(5), || async {
+        gw.log().contains("marked unhealthy")
+    })
+    .await;
+    gw_assert!(
+        gw,
+        ejected.is_some(),
+        "active probes should eject the node answering 500"
+    );
+    let url = gw.url("/hello");
+    let resps = fire(&gw, 20, 1, move |_| get(&url)).await;
+    gw_assert!(
+        gw,
+        resps
+            .iter()
+            .all(|r| r.status == 200 && r.upstream_port() == Some(good.port()))
+            && bad.count_path("/hello") == 0,
+        "after active ejection no request should reach the failing node (it got {})",
+        bad.count_path("/hello")
+    );
+    gw_assert!(
+        gw,
+        bad.count_path("/healthz") >= 2 && good.count_path("/healthz") >= 2,
+        "both nodes should have been probed on /healthz (bad {}, good {})",
+        bad.count_path("/healthz"),
+        good.count_path("/healthz")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_timeout_gives_504() {
     let up = Upstream::start().await;
     let route = json!({
