@@ -31,9 +31,18 @@ pub fn empty() -> ProxyBody {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
-/// A JSON error body in APISIX's shape: `{"error_msg":"..."}`.
-pub fn error_json(msg: &str) -> ProxyBody {
-    full(serde_json::json!({ "error_msg": msg }).to_string())
+/// Build a small JSON response (status endpoints, errors).
+pub fn json_response(
+    status: http::StatusCode,
+    body: &serde_json::Value,
+) -> http::Response<ProxyBody> {
+    let mut resp = http::Response::new(full(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 /// The upstream stopped sending for longer than the read timeout.

@@ -4,7 +4,7 @@
 
 use http::{Response, StatusCode};
 
-use crate::body::{error_json, ProxyBody};
+use crate::body::{json_response, ProxyBody};
 
 /// Something that ends a request before or instead of an upstream response.
 #[derive(Debug, thiserror::Error)]
@@ -52,12 +52,9 @@ impl ProxyError {
 
     /// The response sent to the client.
     pub fn into_response(self) -> Response<ProxyBody> {
-        let mut resp = Response::new(error_json(&self.to_string()));
-        *resp.status_mut() = self.status();
-        resp.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        resp
+        json_response(
+            self.status(),
+            &serde_json::json!({ "error_msg": self.to_string() }),
+        )
     }
 }

@@ -343,6 +343,10 @@ mod tests {
             ),
             (r#"{"uri":5,"upstream_id":1}"#, "\"uri\""),
             (
+                r#"{"uri":"/a","upstream_id":1,"timeout":{"connect":1e19,"send":1,"read":1}}"#,
+                "timeout.connect",
+            ),
+            (
                 r#"{"uri":"/a","upstream_id":1,"remote_addrs":["10.0.0.0/33"]}"#,
                 "remote_addrs",
             ),

@@ -139,6 +139,15 @@ mod tests {
             mod_revision: 4,
         }];
         cache.save("/apisix", 9, &items).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(cache.path())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "the snapshot may hold secrets");
+        }
         let (got, rev) = cache.load("/apisix").unwrap().unwrap();
         assert_eq!(rev, 9);
         assert_eq!(got, items);

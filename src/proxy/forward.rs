@@ -96,11 +96,6 @@ impl Tried {
     }
 }
 
-/// Whether every node is unhealthy (then all are used, as APISIX does).
-fn all_unhealthy(up: &Upstream) -> bool {
-    up.health.is_some() && (0..up.nodes.len()).all(|i| !up.is_healthy(i))
-}
-
 fn is_idempotent(m: &Method) -> bool {
     matches!(
         *m,
@@ -143,7 +138,7 @@ pub async fn forward(
     let started = Instant::now();
     let deadline = up.retry_timeout.and_then(|t| started.checked_add(t));
     let max_attempts = up.max_attempts();
-    let ignore_health = all_unhealthy(up);
+    let all_down = up.all_unhealthy();
     let idempotent = is_idempotent(&parts.method);
     let mut parts = Some(parts);
     let mut tried = Tried::new(up.nodes.len());
@@ -162,7 +157,7 @@ pub async fn forward(
         if attempts > 0 && deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        let available = |i: usize| !tried.contains(i) && (ignore_health || up.is_healthy(i));
+        let available = |i: usize| !tried.contains(i) && up.usable(i, all_down);
         let Some(idx) = up.balancer.pick(hash_key.as_deref(), &available) else {
             break;
         };

@@ -131,9 +131,10 @@ mod tests {
     #[test]
     fn appends_forwarded_for() {
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", HeaderValue::from_static("1.1.1.1"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("9.9.9.9"));
+        h.append("x-forwarded-for", HeaderValue::from_static("1.1.1.1"));
         add_forwarded(&mut h, "10.0.0.2".parse().unwrap(), Some("A.com"), 9080);
-        assert_eq!(h["x-forwarded-for"], "1.1.1.1, 10.0.0.2");
+        assert_eq!(h["x-forwarded-for"], "9.9.9.9, 1.1.1.1, 10.0.0.2");
         assert_eq!(h["x-real-ip"], "10.0.0.2");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "a.com");

@@ -9,11 +9,13 @@ pub mod path;
 pub mod request_vars;
 pub mod websocket;
 
+pub use crate::body::json_response;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response};
+use http::{header, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
@@ -86,11 +88,14 @@ impl Proxy {
             .timeout
             .or(upstream.timeouts)
             .unwrap_or(Timeouts::DEFAULT);
-        let websocket_allowed = route
-            .enable_websocket
-            .or_else(|| snap.service_of(&route).and_then(|s| s.enable_websocket))
-            .unwrap_or(false);
-        if websocket_allowed && websocket::is_upgrade_request(&req) {
+        // Only upgrade requests pay for the service lookup.
+        let websocket_allowed = || {
+            route
+                .enable_websocket
+                .or_else(|| snap.service_of(&route).and_then(|s| s.enable_websocket))
+                .unwrap_or(false)
+        };
+        if websocket::is_upgrade_request(&req) && websocket_allowed() {
             return websocket::proxy(&upstream, req, conn, host.as_deref(), timeouts, hash_key)
                 .await;
         }
@@ -290,15 +295,4 @@ fn origin_form(uri: &http::Uri) -> http::Uri {
     uri.path_and_query()
         .map(|pq| http::Uri::from(pq.clone()))
         .unwrap_or_else(|| http::Uri::from_static("/"))
-}
-
-/// Build a small JSON response (status endpoints, errors).
-pub fn json_response(status: http::StatusCode, body: &serde_json::Value) -> Response<ProxyBody> {
-    let mut resp = Response::new(crate::body::full(body.to_string()));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
 }

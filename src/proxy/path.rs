@@ -11,7 +11,7 @@ pub fn normalize(raw: &str) -> Cow<'_, str> {
     if !needs_work {
         return Cow::Borrowed(raw);
     }
-    let decoded = percent_decode(raw);
+    let decoded = percent_decode(raw, false);
     let mut segments: Vec<&str> = Vec::new();
     for seg in decoded.split('/') {
         match seg {
@@ -36,23 +36,34 @@ pub fn normalize(raw: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+/// Decode `%XX` escapes (invalid ones stay as written); `plus_as_space` also
+/// turns `+` into a space, as query strings and forms encode it.
+pub fn percent_decode(s: &str, plus_as_space: bool) -> Cow<'_, str> {
+    if !(s.contains('%') || (plus_as_space && s.contains('+'))) {
+        return Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'+' if plus_as_space => out.push(b' '),
+            b'%' => match (
+                b.get(i + 1).and_then(|c| hex(*c)),
+                b.get(i + 2).and_then(|c| hex(*c)),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
         }
-        out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]

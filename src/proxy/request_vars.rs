@@ -118,39 +118,10 @@ fn query_args<'q>(query: Option<&'q str>, name: &str) -> Vec<Cow<'q, str>> {
         .filter(|p| !p.is_empty())
         .filter_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (url_decode(k) == name).then(|| url_decode(v))
+            (super::path::percent_decode(k, true) == name)
+                .then(|| super::path::percent_decode(v, true))
         })
         .collect()
-}
-
-fn url_decode(s: &str) -> Cow<'_, str> {
-    if !s.contains(['%', '+']) {
-        return Cow::Borrowed(s);
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = |c: u8| (c as char).to_digit(16);
-                match (
-                    b.get(i + 1).and_then(|c| hex(*c)),
-                    b.get(i + 2).and_then(|c| hex(*c)),
-                ) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The value of cookie `name` from the `Cookie` headers.

@@ -57,8 +57,8 @@ pub async fn proxy(
     );
     parts.uri = super::origin_form(&parts.uri);
 
-    let ignore_health = up.health.is_some() && (0..up.nodes.len()).all(|i| !up.is_healthy(i));
-    let available = |i: usize| ignore_health || up.is_healthy(i);
+    let all_down = up.all_unhealthy();
+    let available = |i: usize| up.usable(i, all_down);
     let idx = up
         .balancer
         .pick(hash_key.as_deref(), &available)

@@ -45,49 +45,21 @@ pub async fn run(health: Weak<Health>) {
             .map(|(a, _)| a.concurrency.max(1) as usize)
             .unwrap_or(1);
         for chunk in probes.chunks(concurrency) {
-            let results = futures_join(chunk.iter().map(|&i| probe(&h, i))).await;
-            for (i, outcome) in chunk.iter().zip(results) {
-                let target = &h.targets[*i];
+            // Probes of one chunk run together so their timeouts overlap.
+            let mut set = tokio::task::JoinSet::new();
+            for &i in chunk {
+                let h = h.clone();
+                set.spawn(async move { (i, probe(&h, i).await) });
+            }
+            while let Some(done) = set.join_next().await {
+                let Ok((i, outcome)) = done else { continue };
+                let target = &h.targets[i];
                 let auth = format!("{}:{}", target.host, target.port);
-                h.report_active(*i, outcome, &auth);
+                h.report_active(i, outcome, &auth);
             }
         }
         drop(h);
     }
-}
-
-async fn futures_join<F: std::future::Future<Output = Outcome>>(
-    futs: impl Iterator<Item = F>,
-) -> Vec<Outcome> {
-    let handles: Vec<_> = futs.collect();
-    let mut out = Vec::with_capacity(handles.len());
-    // Probes are few per tick; running them one after another inside a chunk
-    // would serialise timeouts, so poll them together.
-    let mut pinned: Vec<_> = handles.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<Outcome>> = vec![None; pinned.len()];
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (slot, fut) in results.iter_mut().zip(pinned.iter_mut()) {
-            if slot.is_none() {
-                match fut.as_mut().poll(cx) {
-                    std::task::Poll::Ready(o) => *slot = Some(o),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.extend(
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or(Outcome::TcpFailure)),
-    );
-    out
 }
 
 async fn probe(h: &Health, i: usize) -> Outcome {
@@ -102,7 +74,6 @@ async fn probe(h: &Health, i: usize) -> Outcome {
         },
         _ => TlsMode::Plain,
     };
-    let _ = &h.tls;
     let work = async {
         let stream = match connect(
             &target.host,

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use crate::config::resource::{ActiveCheckConf, ChecksConf, PassiveCheckConf};
 
-use super::connector::TlsMode;
 use super::Node;
 
 /// What happened on one exchange with a node.
@@ -75,19 +74,12 @@ pub struct Health {
     pub active: Option<(ActiveCheckConf, Thresholds)>,
     /// Probe targets, by node index.
     pub targets: Vec<ProbeTarget>,
-    /// TLS mode for `https` probes.
-    pub tls: TlsMode,
 }
 
 impl Health {
     /// Build the health state for `nodes`; starts active probing when configured
     /// and a runtime is available. Probing stops when this state is dropped.
-    pub fn new(
-        conf: &ChecksConf,
-        nodes: &[Node],
-        tls: TlsMode,
-        label: &str,
-    ) -> Result<Arc<Health>, String> {
+    pub fn new(conf: &ChecksConf, nodes: &[Node], label: &str) -> Result<Arc<Health>, String> {
         if conf.active.is_none() {
             // APISIX's schema requires `active` whenever `checks` is present.
             return Err("property \"checks\" validation failed: `active` is required (passive checks alone cannot bring a node back)".into());
@@ -135,7 +127,6 @@ impl Health {
             passive,
             active,
             targets,
-            tls,
         });
         if health.active.is_some() {
             if let Ok(rt) = tokio::runtime::Handle::try_current() {

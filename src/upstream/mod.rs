@@ -256,7 +256,7 @@ impl Upstream {
         let balancer = Balancer::new(algorithm, &weights);
         let health = match &conf.checks {
             None => None,
-            Some(c) => Some(Health::new(c, &nodes, tls.clone(), label)?),
+            Some(c) => Some(Health::new(c, &nodes, label)?),
         };
         Ok(Upstream {
             id: Arc::from(conf.id.as_ref().map(|i| i.as_str()).unwrap_or("")),
@@ -280,6 +280,18 @@ impl Upstream {
     /// Whether node `i` may receive traffic according to health checks.
     pub fn is_healthy(&self, i: usize) -> bool {
         self.health.as_ref().is_none_or(|h| h.is_healthy(i))
+    }
+
+    /// Whether node `i` may take this request: healthy, or every node is
+    /// unhealthy (then all are used, as APISIX does). `all_down` comes from
+    /// [`Upstream::all_unhealthy`], computed once per request.
+    pub fn usable(&self, i: usize, all_down: bool) -> bool {
+        all_down || self.is_healthy(i)
+    }
+
+    /// Whether health checks currently reject every node.
+    pub fn all_unhealthy(&self) -> bool {
+        self.health.is_some() && (0..self.nodes.len()).all(|i| !self.is_healthy(i))
     }
 
     /// Attempts allowed for one request (first try + retries).
@@ -354,6 +366,14 @@ mod tests {
         assert!(compile(r#"{"nodes":{"a:1":1},"type":"magic"}"#)
             .unwrap_err()
             .contains("magic"));
+        assert!(compile(r#"{"nodes":{"a:1":1},"retry_timeout":1e19}"#)
+            .unwrap_err()
+            .contains("retry_timeout"));
+        assert!(
+            compile(r#"{"nodes":{"a:1":1},"checks":{"active":{"timeout":1e300}}}"#)
+                .unwrap_err()
+                .contains("checks.active.timeout")
+        );
         assert!(compile(r#"{"nodes":{"a:1":1},"scheme":"grpc"}"#)
             .unwrap_err()
             .contains("grpc"));

@@ -88,14 +88,20 @@ async fn connect_failure_retries_next_node_and_retries_0_gives_502() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn passive_health_check_ejects_failing_node() {
+/// A healthy upstream and one answering 500 to everything.
+async fn good_and_failing() -> (Upstream, Upstream) {
     let good = Upstream::start().await;
     let bad = Upstream::start_with(UpstreamOpts {
         fail_with: Some(500),
         ..Default::default()
     })
     .await;
+    (good, bad)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passive_health_check_ejects_failing_node() {
+    let (good, bad) = good_and_failing().await;
     let upstream = json!({
         "type": "roundrobin",
         "nodes": nodes(&[(&good, 1), (&bad, 1)]),
@@ -135,12 +141,7 @@ async fn passive_health_check_ejects_failing_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn active_health_check_ejects_failing_node_before_traffic() {
-    let good = Upstream::start().await;
-    let bad = Upstream::start_with(UpstreamOpts {
-        fail_with: Some(500),
-        ..Default::default()
-    })
-    .await;
+    let (good, bad) = good_and_failing().await;
     let upstream = json!({
         "nodes": nodes(&[(&good, 1), (&bad, 1)]),
         "checks": {"active": {"http_path": "/healthz",
