@@ -4,12 +4,14 @@
 //! immutable [`config::Snapshot`] and published with one atomic swap; every
 //! request pins the snapshot it started with.
 
+pub mod admin;
 pub mod body;
 pub mod config;
 pub mod error;
 pub mod expr;
 pub mod proxy;
 pub mod router;
+pub mod schema;
 pub mod server;
 pub mod status;
 pub mod upstream;

@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
-use crate::config::bootstrap::{BootstrapConfig, ConfigProvider};
+use crate::config::bootstrap::{BootstrapConfig, ConfigProvider, Role};
 use crate::config::disk_cache::DiskCache;
 use crate::config::etcd_source::EtcdSync;
 use crate::config::yaml_source::YamlSync;
@@ -37,6 +37,9 @@ pub enum StartError {
     /// The standalone configuration file is unusable.
     #[error(transparent)]
     Standalone(#[from] crate::config::yaml_source::YamlSourceError),
+    /// The Admin API's setup is unsafe or its secrets cannot be kept.
+    #[error(transparent)]
+    Admin(#[from] crate::admin::setup::AdminSetupError),
 }
 
 /// Run the gateway until a shutdown signal; `config_path` locates `apisix.yaml` in standalone mode.
@@ -70,6 +73,7 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
         tracing::info!(%addr, "proxy listening");
         listeners.push(l);
     }
+    let admin = admin_listener(&cfg, config_path).await?;
     let status_addr = SocketAddr::new(cfg.apisix.status.ip, cfg.apisix.status.port);
     let status_listener = bind(status_addr).await?;
     tracing::info!(addr = %status_addr, "status API listening");
@@ -85,6 +89,17 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
             move |req, info| {
                 let p = p.clone();
                 async move { Ok::<_, Infallible>(p.handle(req, info).await) }
+            },
+        )));
+    }
+    if let Some((listener, api)) = admin {
+        accept_tasks.push(tokio::spawn(accept_loop(
+            listener,
+            graceful.clone(),
+            shutdown_rx.clone(),
+            move |req, info| {
+                let api = api.clone();
+                async move { Ok::<_, Infallible>(api.handle(req, info).await) }
             },
         )));
     }
@@ -122,6 +137,27 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
         }
     }
     Ok(())
+}
+
+/// The Admin API and its listener, in the roles that have one: `traditional`
+/// with etcd (standalone mode has no etcd to write to).
+async fn admin_listener(
+    cfg: &BootstrapConfig,
+    config_path: &Path,
+) -> Result<Option<(TcpListener, Arc<crate::admin::AdminApi>)>, StartError> {
+    if cfg.deployment.role != Role::Traditional || cfg.config_provider() != ConfigProvider::Etcd {
+        tracing::info!("Admin API not started: it runs in the traditional role with etcd");
+        return Ok(None);
+    }
+    let api = Arc::new(crate::admin::setup::build(cfg, config_path)?);
+    let listen = &cfg.deployment.admin.admin_listen;
+    let addr = SocketAddr::new(
+        listen.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        listen.port,
+    );
+    let l = bind(addr).await?;
+    tracing::info!(%addr, "Admin API listening on http://{addr}/apisix/admin");
+    Ok(Some((l, api)))
 }
 
 /// `conf/apisix.yaml` next to the bootstrap file.

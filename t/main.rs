@@ -9,4 +9,5 @@
 
 #[macro_use]
 mod common;
+mod admin;
 mod data_plane;

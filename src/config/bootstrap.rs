@@ -64,6 +64,8 @@ pub struct ApisixSection {
     pub router: RouterSection,
     /// Whether the proxy listens on `[::]` as well when `node_listen` gives ports only.
     pub enable_ipv6: bool,
+    /// Encryption at rest of secret fields (SSL private keys) written through the Admin API.
+    pub data_encryption: DataEncryptionSection,
 }
 
 impl Default for ApisixSection {
@@ -73,6 +75,29 @@ impl Default for ApisixSection {
             status: StatusSection::default(),
             router: RouterSection::default(),
             enable_ipv6: false,
+            data_encryption: DataEncryptionSection::default(),
+        }
+    }
+}
+
+/// `apisix.data_encryption`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataEncryptionSection {
+    /// Encrypt secret fields (SSL `key`/`keys`) before they are written to etcd.
+    pub enable_encrypt_fields: bool,
+    /// Keys (16 or 32 bytes each: AES-128/256-GCM). The first encrypts; all are
+    /// tried to decrypt, so a key can be rotated in front of the old ones.
+    /// Empty: a random key is generated once and kept under `strait.data_dir`
+    /// (every node sharing an etcd must then be given the same keyring).
+    pub keyring: Vec<String>,
+}
+
+impl Default for DataEncryptionSection {
+    fn default() -> Self {
+        Self {
+            enable_encrypt_fields: true,
+            keyring: Vec::new(),
         }
     }
 }
@@ -445,6 +470,9 @@ impl Default for EtcdSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StraitSection {
+    /// Directory for state strait generates itself (admin key, encryption keyring).
+    /// Relative paths are resolved against the working directory.
+    pub data_dir: PathBuf,
     /// Where the last good configuration is persisted, so a node can start while etcd is down.
     /// Relative paths are resolved against the working directory. Empty disables it.
     pub snapshot_file: PathBuf,
@@ -456,6 +484,7 @@ pub struct StraitSection {
 impl Default for StraitSection {
     fn default() -> Self {
         Self {
+            data_dir: PathBuf::from(".data"),
             snapshot_file: PathBuf::from(".data/snapshot.json"),
             retry_body_buffer_bytes: 64 * 1024,
         }
@@ -548,6 +577,33 @@ impl BootstrapConfig {
                         format!("`{}` must be `admin` or `viewer`", k.role),
                     ));
                 }
+                if !k.key.is_empty() && k.key.len() < 16 {
+                    return Err((
+                        "deployment.admin.admin_key.key",
+                        format!(
+                            "the key of `{}` is too short: use at least 16 characters, or leave it empty to generate one",
+                            k.name
+                        ),
+                    ));
+                }
+            }
+        }
+        if self.deployment.admin.admin_api_version != "v3" {
+            return Err((
+                "deployment.admin.admin_api_version",
+                "only `v3` is supported".into(),
+            ));
+        }
+        for (i, k) in self.apisix.data_encryption.keyring.iter().enumerate() {
+            if k.len() != 16 && k.len() != 32 {
+                return Err((
+                    "apisix.data_encryption.keyring",
+                    format!(
+                        "key {} is {} bytes long: it must be 16 or 32",
+                        i + 1,
+                        k.len()
+                    ),
+                ));
             }
         }
         Ok(())

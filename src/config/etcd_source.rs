@@ -177,22 +177,7 @@ impl EtcdSync {
 
     async fn connect(&self) -> Result<Client, SyncError> {
         let timeout = Duration::from_secs(self.cfg.timeout);
-        let mut opts = ConnectOptions::new()
-            .with_connect_timeout(timeout.min(Duration::from_secs(5)))
-            .with_timeout(timeout)
-            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3))
-            .with_keep_alive_while_idle(true)
-            // A member cut off from its cluster answers nothing useful; fail over.
-            .with_require_leader(true);
-        if let (Some(u), Some(p)) = (&self.cfg.user, &self.cfg.password) {
-            opts = opts.with_user(u.clone(), p.clone());
-        }
-        let endpoints: Vec<String> = self
-            .cfg
-            .host
-            .iter()
-            .map(|h| h.trim_start_matches("http://").to_string())
-            .collect();
+        let (endpoints, opts) = connect_options(&self.cfg);
         with_timeout(timeout, Client::connect(endpoints, Some(opts))).await
     }
 
@@ -433,6 +418,27 @@ where
         Ok(r) => r.map_err(SyncError::from),
         Err(_) => Err(SyncError::Timeout(limit)),
     }
+}
+
+/// Endpoints and connection options for `deployment.etcd` (shared with the Admin API).
+pub fn connect_options(cfg: &EtcdSection) -> (Vec<String>, ConnectOptions) {
+    let timeout = Duration::from_secs(cfg.timeout);
+    let mut opts = ConnectOptions::new()
+        .with_connect_timeout(timeout.min(Duration::from_secs(5)))
+        .with_timeout(timeout)
+        .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3))
+        .with_keep_alive_while_idle(true)
+        // A member cut off from its cluster answers nothing useful; fail over.
+        .with_require_leader(true);
+    if let (Some(u), Some(p)) = (&cfg.user, &cfg.password) {
+        opts = opts.with_user(u.clone(), p.clone());
+    }
+    let endpoints = cfg
+        .host
+        .iter()
+        .map(|h| h.trim_start_matches("http://").to_string())
+        .collect();
+    (endpoints, opts)
 }
 
 #[cfg(test)]

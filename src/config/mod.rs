@@ -6,6 +6,8 @@ pub mod bootstrap;
 pub mod compiled;
 pub mod disk_cache;
 pub mod etcd_source;
+pub mod field_crypto;
+pub mod local_secrets;
 pub mod resource;
 pub mod snapshot;
 pub mod store;
@@ -13,3 +15,4 @@ pub mod yaml_source;
 
 pub use bootstrap::BootstrapConfig;
 pub use snapshot::{SharedSnapshot, Snapshot};
+pub use store::check_item;

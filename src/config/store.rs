@@ -300,8 +300,26 @@ impl ConfigStore {
     }
 }
 
-/// Compile one item of `kind`.
+/// Validate one item the way the Admin API does before writing it (schema,
+/// plugins, then the data plane's own compile step), without keeping it.
+pub fn check_item(kind: ResourceKind, id: &str, value: &serde_json::Value) -> Result<(), String> {
+    let meta = ItemMeta {
+        id: Arc::from(id),
+        create_revision: 0,
+        mod_revision: 0,
+    };
+    compile(kind, meta, value.to_string().as_bytes()).map(|_| ())
+}
+
+/// Validate one item of `kind` against its schema, then compile it.
 fn compile(kind: ResourceKind, meta: ItemMeta, value: &[u8]) -> Result<Compiled, String> {
+    let mut json: serde_json::Value =
+        serde_json::from_slice(value).map_err(|e| format!("invalid JSON: {e}"))?;
+    if kind == ResourceKind::PluginMetadata {
+        crate::schema::check_plugin_metadata(&meta.id, &mut json)?;
+    } else {
+        crate::schema::check_resource(kind, &mut json, false)?;
+    }
     Ok(match kind {
         ResourceKind::Route => Compiled::Route(Arc::new(Route::compile(meta, value)?)),
         ResourceKind::Service => Compiled::Service(Arc::new(Service::compile(meta, value)?)),
@@ -311,13 +329,7 @@ fn compile(kind: ResourceKind, meta: ItemMeta, value: &[u8]) -> Result<Compiled,
             up.id = meta.id.clone();
             Compiled::Upstream(Arc::new(up))
         }
-        _ => {
-            let v: serde_json::Value = serde_json::from_slice(value).map_err(|e| e.to_string())?;
-            if !v.is_object() {
-                return Err(format!("{} must be a JSON object", kind.singular()));
-            }
-            Compiled::Json(Arc::new(v))
-        }
+        _ => Compiled::Json(Arc::new(json)),
     })
 }
 

@@ -153,6 +153,19 @@ impl Etcd {
         resp.header().map(|h| h.revision()).unwrap_or(0)
     }
 
+    /// The value stored at `key`, if any.
+    pub async fn get(&self, key: &str) -> Option<String> {
+        let resp = self
+            .must_client()
+            .await
+            .get(key, None)
+            .await
+            .unwrap_or_else(|e| panic!("etcd get {key}: {e}"));
+        resp.kvs()
+            .first()
+            .map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
+    }
+
     /// Delete `key`; returns the new revision.
     pub async fn delete(&self, key: &str) -> i64 {
         let resp = self

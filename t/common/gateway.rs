@@ -34,7 +34,18 @@ pub struct GatewayOpts {
     pub snapshot_file: Option<PathBuf>,
     /// `nginx_config.worker_shutdown_timeout`.
     pub shutdown_timeout: String,
+    /// Run in the `traditional` role with this `deployment.admin` section
+    /// (indented by 4 spaces; `{admin_port}` is replaced by the gateway's
+    /// admin port). See [`GatewayOpts::with_admin`].
+    pub admin: Option<String>,
+    /// Extra YAML appended to config.yaml (top-level sections only).
+    pub extra_yaml: String,
 }
+
+/// The admin key of gateways started with [`GatewayOpts::with_admin`].
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+/// The viewer key of gateways started with [`GatewayOpts::with_admin`].
+pub const VIEWER_KEY: &str = "test-viewer-key-0123456789abcde";
 
 impl Default for GatewayOpts {
     fn default() -> Self {
@@ -45,6 +56,8 @@ impl Default for GatewayOpts {
             standalone_yaml: None,
             snapshot_file: None,
             shutdown_timeout: "5s".into(),
+            admin: None,
+            extra_yaml: String::new(),
         }
     }
 }
@@ -72,6 +85,27 @@ impl GatewayOpts {
         self
     }
 
+    /// Enable the Admin API (traditional role) on a free loopback port with
+    /// the keys [`ADMIN_KEY`] (admin) and [`VIEWER_KEY`] (viewer).
+    pub fn with_admin(self) -> GatewayOpts {
+        self.with_admin_section(&format!(
+            "    admin_listen:\n      ip: 127.0.0.1\n      port: {{admin_port}}\n    admin_key:\n      - name: admin\n        key: {ADMIN_KEY}\n        role: admin\n      - name: viewer\n        key: {VIEWER_KEY}\n        role: viewer\n"
+        ))
+    }
+
+    /// Enable the Admin API (traditional role) with this `deployment.admin`
+    /// section body (4-space indented; `{admin_port}` is substituted).
+    pub fn with_admin_section(mut self, yaml: &str) -> GatewayOpts {
+        self.admin = Some(yaml.to_string());
+        self
+    }
+
+    /// Append top-level YAML to config.yaml (e.g. a `plugins:` list).
+    pub fn extra_yaml(mut self, yaml: &str) -> GatewayOpts {
+        self.extra_yaml = yaml.to_string();
+        self
+    }
+
     /// Set `worker_shutdown_timeout` (`"5s"`, `"500ms"`).
     pub fn shutdown_timeout(mut self, t: &str) -> GatewayOpts {
         self.shutdown_timeout = t.to_string();
@@ -87,6 +121,8 @@ pub struct Gateway {
     pub proxy_port: u16,
     /// Status API port.
     pub status_port: u16,
+    /// Admin API port (listening only with [`GatewayOpts::with_admin`]).
+    pub admin_port: u16,
     log_path: PathBuf,
     exit: Option<ExitStatus>,
 }
@@ -101,6 +137,7 @@ impl Gateway {
             .expect("temp dir for the gateway");
         let proxy_port = free_port();
         let status_port = free_port();
+        let admin_port = free_port();
         let snapshot = opts
             .snapshot_file
             .clone()
@@ -114,15 +151,24 @@ impl Gateway {
         } else {
             "etcd"
         };
+        let role = match &opts.admin {
+            Some(section) => format!(
+                "  role: traditional\n  role_traditional:\n    config_provider: {provider}\n  admin:\n{}",
+                section.replace("{admin_port}", &admin_port.to_string())
+            ),
+            None => format!("  role: data_plane\n  role_data_plane:\n    config_provider: {provider}\n"),
+        };
         let config = format!(
             "apisix:\n  node_listen:\n    - ip: 127.0.0.1\n      port: {proxy_port}\n  status:\n    ip: 127.0.0.1\n    port: {status_port}\n\
              nginx_config:\n  worker_processes: 2\n  error_log_level: info\n  worker_shutdown_timeout: {shutdown}\n\
-             deployment:\n  role: data_plane\n  role_data_plane:\n    config_provider: {provider}\n  etcd:\n    host:\n      - \"{etcd}\"\n    prefix: {prefix}\n    timeout: {timeout}\n    resync_delay: 0.2\n\
-             strait:\n  snapshot_file: {snapshot}\n",
+             deployment:\n{role}  etcd:\n    host:\n      - \"{etcd}\"\n    prefix: {prefix}\n    timeout: {timeout}\n    resync_delay: 0.2\n\
+             strait:\n  data_dir: {data_dir}\n  snapshot_file: {snapshot}\n{extra}",
             shutdown = opts.shutdown_timeout,
             prefix = opts.prefix,
             timeout = opts.etcd_timeout,
             snapshot = snapshot.display(),
+            data_dir = dir.path().join("data").display(),
+            extra = opts.extra_yaml,
         );
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, config).expect("write config.yaml");
@@ -146,6 +192,7 @@ impl Gateway {
             dir,
             proxy_port,
             status_port,
+            admin_port,
             log_path,
             exit: None,
         };
@@ -188,6 +235,11 @@ impl Gateway {
     /// `http://127.0.0.1:{status port}{path}`.
     pub fn status_url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.status_port)
+    }
+
+    /// `http://127.0.0.1:{admin port}/apisix/admin{path}`.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/apisix/admin{path}", self.admin_port)
     }
 
     /// Wait until `/status/ready` is 200 (a first configuration is loaded).

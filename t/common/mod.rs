@@ -46,7 +46,7 @@ use std::sync::Mutex;
 
 pub use client::{get, request, Resp};
 pub use etcd::Etcd;
-pub use gateway::{wait_until, Gateway, GatewayOpts};
+pub use gateway::{wait_until, Gateway, GatewayOpts, ADMIN_KEY, VIEWER_KEY};
 pub use upstream::{closed_port, Upstream, UpstreamOpts};
 
 static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);

@@ -1,0 +1,139 @@
+//! Building the Admin API from `conf/config.yaml`: admin keys (generated and
+//! kept under `strait.data_dir` when none is configured), the `allow_admin`
+//! list, the encryption keyring and the enabled plugins. Refuses unsafe setups
+//! instead of starting with them.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use arc_swap::ArcSwap;
+
+use super::auth::{AccessPolicy, ApiKey, Role};
+use super::etcd_store::EtcdStore;
+use super::AdminApi;
+use crate::config::bootstrap::{BootstrapConfig, ListenAddr};
+use crate::config::field_crypto::FieldCrypto;
+use crate::config::local_secrets::{admin_key_file, load_or_create};
+use crate::expr::IpSet;
+
+/// Length of generated admin keys.
+const GENERATED_KEY_LEN: usize = 32;
+
+/// Why the Admin API cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminSetupError {
+    /// Admin reachable from other hosts with no key required.
+    #[error("deployment.admin: the Admin API listens on {0}, which is not a loopback address, and admin_key_required is false; require a key or listen on 127.0.0.1")]
+    OpenToNetwork(String),
+    /// A generated secret could not be stored or read.
+    #[error("cannot keep a generated secret: {0}")]
+    Secret(#[from] crate::config::local_secrets::LocalSecretError),
+    /// `allow_admin` has an entry that is not an IP or CIDR.
+    #[error("deployment.admin.allow_admin: {0}")]
+    AllowAdmin(String),
+    /// The keyring is unusable.
+    #[error("apisix.data_encryption.keyring: {0}")]
+    Keyring(#[from] crate::config::field_crypto::CryptoError),
+}
+
+/// The enabled plugin names: `plugins:` in the file, or every built-in plugin.
+pub fn enabled_plugin_names(cfg: &BootstrapConfig) -> Vec<String> {
+    cfg.plugins
+        .clone()
+        .unwrap_or_else(|| crate::schema::plugin_names().map(String::from).collect())
+}
+
+fn is_loopback(listen: &ListenAddr) -> bool {
+    listen.ip.is_some_and(|ip: IpAddr| ip.is_loopback())
+}
+
+/// The admin keys: configured ones, generated ones for entries with an empty
+/// key, or one generated `admin` key when none is configured.
+fn admin_keys(cfg: &BootstrapConfig, data_dir: &Path) -> Result<Vec<ApiKey>, AdminSetupError> {
+    let configured = cfg.deployment.admin.admin_key.clone().unwrap_or_default();
+    let entries = if configured.is_empty() {
+        vec![crate::config::bootstrap::AdminKey {
+            name: "admin".into(),
+            key: String::new(),
+            role: "admin".into(),
+        }]
+    } else {
+        configured
+    };
+    let mut keys = Vec::with_capacity(entries.len());
+    for e in entries {
+        let key = if e.key.is_empty() {
+            let s = load_or_create(data_dir, &admin_key_file(&e.name), GENERATED_KEY_LEN)?;
+            if s.created {
+                tracing::warn!(name = %e.name, role = %e.role, file = %s.path.display(), "generated an admin key; it is in this file (mode 0600)");
+            } else {
+                tracing::info!(name = %e.name, file = %s.path.display(), "using the generated admin key kept in this file");
+            }
+            s.value
+        } else {
+            e.key
+        };
+        let role = if e.role == "viewer" {
+            Role::Viewer
+        } else {
+            Role::Admin
+        };
+        keys.push(ApiKey {
+            name: e.name,
+            key,
+            role,
+        });
+    }
+    Ok(keys)
+}
+
+/// The keyring from config, or a generated key kept under the data dir.
+fn keyring(cfg: &BootstrapConfig, data_dir: &Path) -> Result<Option<FieldCrypto>, AdminSetupError> {
+    let de = &cfg.apisix.data_encryption;
+    if !de.enable_encrypt_fields {
+        tracing::warn!("apisix.data_encryption.enable_encrypt_fields is off: SSL private keys are stored in etcd as plain text");
+        return Ok(None);
+    }
+    if !de.keyring.is_empty() {
+        return Ok(Some(FieldCrypto::new(&de.keyring)?));
+    }
+    let s = load_or_create(data_dir, "encryption_key", 32)?;
+    if s.created {
+        tracing::warn!(file = %s.path.display(), "generated a data encryption key; give every node that shares this etcd the same apisix.data_encryption.keyring");
+    }
+    Ok(Some(FieldCrypto::new(&[s.value])?))
+}
+
+/// Build the Admin API for `cfg`, read from `config_path`.
+pub fn build(cfg: &BootstrapConfig, config_path: &Path) -> Result<AdminApi, AdminSetupError> {
+    let admin = &cfg.deployment.admin;
+    let data_dir = cfg.strait.data_dir.as_path();
+    let keys = if admin.admin_key_required {
+        Some(admin_keys(cfg, data_dir)?)
+    } else {
+        if !is_loopback(&admin.admin_listen) {
+            let addr = admin
+                .admin_listen
+                .ip
+                .map_or_else(|| "0.0.0.0".to_string(), |ip| ip.to_string());
+            return Err(AdminSetupError::OpenToNetwork(addr));
+        }
+        tracing::warn!("deployment.admin.admin_key_required is false: any local process can change the configuration");
+        None
+    };
+    let allow = if admin.allow_admin.is_empty() {
+        None
+    } else {
+        Some(
+            IpSet::parse(&admin.allow_admin)
+                .map_err(|e| AdminSetupError::AllowAdmin(e.to_string()))?,
+        )
+    };
+    Ok(AdminApi {
+        store: EtcdStore::new(cfg.deployment.etcd.clone()),
+        policy: AccessPolicy { keys, allow },
+        crypto: keyring(cfg, data_dir)?,
+        enabled_plugins: ArcSwap::from_pointee(enabled_plugin_names(cfg)),
+        config_path: config_path.to_path_buf(),
+    })
+}

@@ -1,0 +1,101 @@
+//! The endpoints around the resources: JSON schemas, schema-only validation,
+//! the plugin list and plugin schemas, plugin reload and the OpenAPI document.
+
+use http::Method;
+use serde_json::json;
+
+use super::{assert_error, body_json, error_msg, start};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_plugin_and_openapi_endpoints() {
+    let (_etcd, gw, admin) = start().await;
+
+    // Resource schemas.
+    let r = admin.get("/schema/route").await;
+    assert_status!(gw, r, 200, "GET /schema/route");
+    let s = body_json(&r);
+    assert_eq!(
+        s["properties"]["uri"]["type"], "string",
+        "route schema: {s}"
+    );
+    let r = admin.get("/schema/upstream").await;
+    assert_status!(gw, r, 200, "GET /schema/upstream");
+    assert!(body_json(&r)["properties"]["nodes"].is_object());
+    let r = admin.get("/schema/nope").await;
+    assert_error(&gw, &r, 400, "not found schema: nope", "GET /schema/nope");
+
+    // Schema-only validation: nothing is stored, references are not checked.
+    let r = admin
+        .post(
+            "/schema/validate/routes",
+            json!({"uri": "/a", "upstream_id": "not-there"}),
+        )
+        .await;
+    assert_status!(gw, r, 200, "POST /schema/validate/routes (valid)");
+    let r = admin
+        .post(
+            "/schema/validate/routes",
+            json!({"uri": 1, "upstream_id": "1"}),
+        )
+        .await;
+    gw_assert!(
+        gw,
+        r.status == 400 && error_msg(&r).contains("\"uri\""),
+        "POST /schema/validate/routes (invalid): expected 400 naming uri, got {} {}",
+        r.status,
+        r.body
+    );
+    let r = admin.get("/routes").await;
+    assert_eq!(body_json(&r)["total"], 0, "validation stores nothing");
+
+    // Plugins: none implemented yet.
+    let r = admin.get("/plugins/list").await;
+    assert_status!(gw, r, 200, "GET /plugins/list");
+    assert_eq!(body_json(&r), json!([]));
+    let r = admin.get("/plugins/key-auth").await;
+    assert_error(
+        &gw,
+        &r,
+        404,
+        "plugin not found in subsystem http",
+        "GET /plugins/key-auth",
+    );
+    let r = admin.raw(Method::PUT, "/plugins/reload", "").await;
+    gw_assert!(
+        gw,
+        r.status == 200 && r.body.contains("done"),
+        "PUT /plugins/reload: expected 200 done, got {} {}",
+        r.status,
+        r.body
+    );
+    let r = admin.get("/plugins/reload").await;
+    assert_error(
+        &gw,
+        &r,
+        405,
+        "please use PUT method to reload the plugins, GET method is not allowed.",
+        "GET /plugins/reload",
+    );
+
+    // OpenAPI.
+    let r = admin.get("/openapi.json").await;
+    assert_status!(gw, r, 200, "GET /openapi.json");
+    let doc = body_json(&r);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/apisix/admin/routes/{id}",
+        "/apisix/admin/routes",
+        "/apisix/admin/upstreams/{id}",
+        "/apisix/admin/consumers/{username}/credentials/{id}",
+    ] {
+        assert!(doc["paths"][path].is_object(), "OpenAPI path {path}");
+    }
+    assert!(
+        doc["paths"]["/apisix/admin/routes/{id}"]["patch"].is_object(),
+        "routes take PATCH"
+    );
+    assert!(
+        doc["paths"]["/apisix/admin/consumers/{id}"]["patch"].is_null(),
+        "consumers do not take PATCH"
+    );
+}
