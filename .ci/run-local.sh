@@ -29,11 +29,11 @@ fi
 cat <<MSG
 proxy:     http://127.0.0.1:9080
 status:    http://127.0.0.1:7085/status  (ready: /status/ready)
-admin:     127.0.0.1:9180 is reserved for the Admin API (not served yet)
+admin:     http://127.0.0.1:9180/apisix/admin  (key: cat $DATA/admin_key.admin, created at first start)
 
 Try it:
-  ETCDCTL_API=3 etcdctl --endpoints $ETCD_ENDPOINT put /apisix/routes/1 \\
-    '{"uri":"/status","upstream":{"type":"roundrobin","nodes":{"127.0.0.1:7085":1}}}'
+  curl -i -X PUT http://127.0.0.1:9180/apisix/admin/routes/1 -H "X-API-KEY: \$(cat $DATA/admin_key.admin)" \\
+    -d '{"uri":"/status","upstream":{"type":"roundrobin","nodes":{"127.0.0.1:7085":1}}}'
   curl -i http://127.0.0.1:9080/status   # proxied to the status API
 
 MSG

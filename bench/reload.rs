@@ -5,11 +5,12 @@
 //! the next snapshot (incl. the router) — the data plane's own cost.
 //! Part 2 (end to end, needs `etcd` on PATH and `target/release/strait`): a
 //! real etcd with N routes and a real gateway; write one route with the etcd
-//! client and poll the gateway until the new route answers. Reported as
-//! p50/p99/max over repeated writes, for 1 route and for N routes loaded.
+//! client (or a `PUT` through the gateway's Admin API) and poll the gateway
+//! until the new route answers. Reported as p50/p99/max over repeated writes,
+//! for 1 route and for N routes loaded.
 //!
 //! Run: `cargo bench --bench reload` (env `STRAIT_BENCH_ROUTES`, default 100000;
-//! `STRAIT_BENCH_WRITES`, default 50).
+//! `STRAIT_BENCH_WRITES`, default 100).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -136,6 +137,41 @@ fn get_status(port: u16, path: &str) -> Option<u16> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The admin key of the benchmarked gateway.
+const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef";
+
+/// `PUT /apisix/admin{path}` with `body`; the response status.
+fn admin_put(port: u16, path: &str, body: &str) -> Result<u16, String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "PUT /apisix/admin{path} HTTP/1.1\r\nHost: bench\r\nX-API-KEY: {ADMIN_KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    resp.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("bad admin answer: {resp}"))
+}
+
+/// Poll `path` until it answers 200; the time since `t`.
+fn until_served(proxy: u16, path: &str, t: Instant) -> Result<Duration, String> {
+    loop {
+        if get_status(proxy, path) == Some(200) {
+            return Ok(t.elapsed());
+        }
+        if t.elapsed() > Duration::from_secs(10) {
+            return Err(format!("{path} not served within 10 s"));
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
 struct Proc(Child);
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -213,11 +249,12 @@ fn end_to_end(n: usize, writes: usize) -> Result<(), String> {
     })?;
 
     let config = dir.path().join("config.yaml");
-    let (proxy, status) = (free_port(), free_port());
+    let (proxy, status, admin) = (free_port(), free_port(), free_port());
     std::fs::write(
         &config,
         format!(
-            "apisix:\n  node_listen: {proxy}\n  status: {{ip: 127.0.0.1, port: {status}}}\nnginx_config:\n  worker_processes: 1\n  error_log_level: error\ndeployment:\n  etcd:\n    host: [\"http://{endpoint}\"]\nstrait:\n  snapshot_file: \"{}\"\n",
+            "apisix:\n  node_listen: {proxy}\n  status: {{ip: 127.0.0.1, port: {status}}}\nnginx_config:\n  worker_processes: 1\n  error_log_level: error\ndeployment:\n  admin:\n    admin_listen: {{ip: 127.0.0.1, port: {admin}}}\n    admin_key: [{{name: admin, key: {ADMIN_KEY}, role: admin}}]\n  etcd:\n    host: [\"http://{endpoint}\"]\nstrait:\n  data_dir: \"{}\"\n  snapshot_file: \"{}\"\n",
+            dir.path().join("data").display(),
             dir.path().join("snap.json").display()
         ),
     )
@@ -286,22 +323,30 @@ fn end_to_end(n: usize, writes: usize) -> Result<(), String> {
             let path = format!("/probe{loaded}-{k}");
             let value =
                 format!(r#"{{"uri":"{path}","upstream":{{"nodes":{{"127.0.0.1:{up_port}":1}}}}}}"#);
+            let t = Instant::now();
             rt.block_on(client.put("/apisix/routes/probe", value, None))
                 .map_err(|e| e.to_string())?;
-            let t = Instant::now();
-            loop {
-                if get_status(proxy, &path) == Some(200) {
-                    break;
-                }
-                if t.elapsed() > Duration::from_secs(10) {
-                    return Err(format!("{path} not served within 10 s"));
-                }
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            times.push(t.elapsed());
+            times.push(until_served(proxy, &path, t)?);
         }
         summary(
             &format!("end-to-end, etcd write -> first 200 with {loaded} routes loaded"),
+            times,
+        );
+
+        let mut times = Vec::new();
+        for k in 0..writes {
+            let path = format!("/admin{loaded}-{k}");
+            let value =
+                format!(r#"{{"uri":"{path}","upstream":{{"nodes":{{"127.0.0.1:{up_port}":1}}}}}}"#);
+            let t = Instant::now();
+            let code = admin_put(admin, "/routes/admin-probe", &value)?;
+            if code != 200 && code != 201 {
+                return Err(format!("Admin API answered {code}"));
+            }
+            times.push(until_served(proxy, &path, t)?);
+        }
+        summary(
+            &format!("end-to-end, Admin API PUT -> first 200 with {loaded} routes loaded"),
             times,
         );
     }
@@ -318,7 +363,7 @@ fn main() {
     let writes: usize = std::env::var("STRAIT_BENCH_WRITES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if quick { 5 } else { 50 });
+        .unwrap_or(if quick { 5 } else { 100 });
     in_process(n);
     if quick {
         return;

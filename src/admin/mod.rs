@@ -150,7 +150,14 @@ impl AdminApi {
                 self.resource(&method, &t, None, body, query).await?
             }
             AdminPath::PluginList => self.plugin_list(&method, query)?,
-            AdminPath::PluginReload => self.plugin_reload(&method)?,
+            AdminPath::PluginReload => {
+                self.plugin_reload(&method)?;
+                // APISIX answers a plain-text `done`.
+                let mut resp = Response::new(crate::body::full("done"));
+                resp.headers_mut()
+                    .insert("x-api-version", HeaderValue::from_static("v3"));
+                return Ok(resp);
+            }
             AdminPath::PluginSchema(name) => self.plugin_schema(&method, name, query)?,
             AdminPath::ResourceSchema(name) => {
                 only(&method, Method::GET)?;
@@ -248,7 +255,7 @@ impl AdminApi {
         Ok((StatusCode::OK, doc.unwrap_or_else(|| json!({}))))
     }
 
-    fn plugin_reload(&self, method: &Method) -> Result<resource_ops::Answer, AdminError> {
+    fn plugin_reload(&self, method: &Method) -> Result<(), AdminError> {
         if *method != Method::PUT {
             return Err(AdminError::WrongMethod(format!(
                 "please use PUT method to reload the plugins, {} method is not allowed.",
@@ -260,7 +267,7 @@ impl AdminApi {
         let list = setup::enabled_plugin_names(&cfg);
         tracing::info!(plugins = list.len(), "admin API: plugin list reloaded");
         self.enabled_plugins.store(Arc::new(list));
-        Ok((StatusCode::OK, json!("done")))
+        Ok(())
     }
 
     /// Schema, plugin and semantic validation shared with the data plane.
@@ -271,8 +278,9 @@ impl AdminApi {
         value: &mut Value,
     ) -> Result<(), AdminError> {
         if kind == ResourceKind::PluginMetadata {
+            // APISIX's answer for a plugin it cannot load.
             if !self.enabled().iter().any(|n| n == id) {
-                return Err(AdminError::NotFound(format!("plugin {id} not found")));
+                return Err(AdminError::BadRequest("invalid plugin name".into()));
             }
             return schema::check_plugin_metadata(id, value).map_err(AdminError::InvalidConf);
         }

@@ -46,6 +46,12 @@ macro_rules! nested {
     };
 }
 
+/// The name APISIX's validator gives a value's type in messages (`string`,
+/// `number`, `table`, ...).
+pub fn lua_type_name(value: &Value) -> &'static str {
+    lua::lua_type(value)
+}
+
 /// A compiled schema (regexes compiled once; cheap to share behind Arc; Send + Sync).
 #[derive(Debug)]
 pub struct Schema {

@@ -7,7 +7,9 @@ use std::time::Duration;
 use http::Method;
 use serde_json::{json, Value};
 
-use super::{assert_body, assert_error, assert_key_not_found, body_json, keys_of, list_ids, start};
+use super::{
+    assert_body, assert_error, assert_key_not_found, body_json, error_msg, keys_of, list_ids, start,
+};
 use crate::common::{request, wait_until};
 
 fn node_upstream() -> Value {
@@ -255,7 +257,6 @@ async fn routes_services_upstreams_envelopes_ids_and_ttl() {
         ),
         ("upstreams", node_upstream()),
     ] {
-        let singular = res.trim_end_matches('s');
         let r = admin.put(&format!("/{res}/1"), body.clone()).await;
         assert_status!(gw, r, 201, "PUT /{res}/1");
         assert_eq!(body_json(&r)["value"]["id"], "1");
@@ -287,7 +288,7 @@ async fn routes_services_upstreams_envelopes_ids_and_ttl() {
                 &format!("DELETE /{res}/{id}"),
             );
         }
-        assert_key_not_found(&gw, &admin.get(&format!("/{res}/1")).await, singular);
+        assert_key_not_found(&gw, &admin.get(&format!("/{res}/1")).await, res);
     }
     let r = admin.get("/upstreams").await;
     assert_body(
@@ -334,6 +335,14 @@ async fn consumers_credentials_and_plugin_holding_resources() {
         400,
         "wrong username",
         "PUT /consumers/jack as rose",
+    );
+    let r = admin.put("/consumers", json!({"desc": "nameless"})).await;
+    assert_error(
+        &gw,
+        &r,
+        400,
+        "invalid configuration: property \"username\" is required",
+        "PUT /consumers without a username",
     );
     let r = admin.post("/consumers", json!({"username": "tom"})).await;
     assert_error(
@@ -490,7 +499,13 @@ async fn consumers_credentials_and_plugin_holding_resources() {
             json!({"log_format": {"host": "$host"}}),
         )
         .await;
-    assert_error(&gw, &r, 404, "plugin x not found", "PUT /plugin_metadata/x");
+    assert_error(
+        &gw,
+        &r,
+        400,
+        "invalid plugin name",
+        "PUT /plugin_metadata/x",
+    );
     let r = admin.patch("/plugin_metadata/x", json!({})).await;
     assert_error(
         &gw,
@@ -511,5 +526,37 @@ async fn consumers_credentials_and_plugin_holding_resources() {
         &gw,
         &admin.get("/plugin_metadata/x").await,
         "GET /plugin_metadata/x",
+    );
+}
+
+#[tokio::test]
+async fn etcd_down_answers_503_and_recovers() {
+    let (mut etcd, gw, admin) = start().await;
+    let r = admin
+        .put("/upstreams/1", json!({"nodes": {"127.0.0.1:1980": 1}}))
+        .await;
+    assert_status!(gw, r, 201, "PUT before the outage");
+    etcd.stop();
+    let r = admin.get("/upstreams/1").await;
+    assert_status!(gw, r, 503, "GET while etcd is down");
+    gw_assert!(
+        gw,
+        !error_msg(&r).is_empty(),
+        "a 503 carries the etcd error in error_msg: {}",
+        r.body
+    );
+    let r = admin
+        .put("/upstreams/2", json!({"nodes": {"127.0.0.1:1980": 1}}))
+        .await;
+    assert_status!(gw, r, 503, "PUT while etcd is down");
+    etcd.restart().await;
+    let back = wait_until(Duration::from_secs(15), || async {
+        admin.get("/upstreams/1").await.status == 200
+    })
+    .await;
+    gw_assert!(
+        gw,
+        back.is_some(),
+        "the Admin API works again once etcd is back"
     );
 }

@@ -11,6 +11,7 @@ mod crud;
 mod data_plane;
 mod lists;
 mod patch;
+mod readme;
 mod references;
 mod schema;
 mod ssl;

@@ -165,6 +165,11 @@ async fn concurrent_patches_lose_no_acknowledged_update() {
             ),
         }
     }
+    eprintln!(
+        "concurrent PATCHes: {} acknowledged, {} refused with 503",
+        acknowledged.len(),
+        20 - acknowledged.len()
+    );
     gw_assert!(gw, !acknowledged.is_empty(), "at least one PATCH succeeds");
     let r = admin.get("/routes/1").await;
     let labels: BTreeSet<String> = body_json(&r)["value"]["labels"]

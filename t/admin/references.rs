@@ -7,7 +7,7 @@ use super::{assert_body, assert_error, assert_key_not_found, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn referenced_resources_are_kept_unless_forced() {
-    let (_etcd, gw, admin) = start().await;
+    let (etcd, gw, admin) = start().await;
     let nodes = json!({"127.0.0.1:1980": 1});
 
     // Upstream used by a route.
@@ -147,6 +147,38 @@ async fn referenced_resources_are_kept_unless_forced() {
         400,
         "can not delete this consumer group, consumer [jack] is still using it now",
         "DELETE a used consumer group",
+    );
+
+    // An upstream named by a traffic-split rule inside a route's plugins
+    // (written straight to etcd: strait has no traffic-split plugin yet).
+    assert_status!(
+        gw,
+        admin.put("/upstreams/3", json!({"nodes": nodes})).await,
+        201,
+        "PUT /upstreams/3"
+    );
+    let split = json!({
+        "id": "5",
+        "uri": "/split",
+        "plugins": {"traffic-split": {"rules": [
+            {"weighted_upstreams": [{"upstream_id": "3", "weight": 1}, {"weight": 1}]}
+        ]}},
+        "upstream": {"nodes": nodes}
+    });
+    etcd.put("/apisix/routes/5", &split.to_string()).await;
+    assert_error(
+        &gw,
+        &admin.delete("/upstreams/3").await,
+        400,
+        "can not delete this upstream, plugin in route [5] is still using it now",
+        "DELETE an upstream named by traffic-split",
+    );
+    etcd.delete("/apisix/routes/5").await;
+    assert_status!(
+        gw,
+        admin.delete("/upstreams/3").await,
+        200,
+        "DELETE /upstreams/3 once unused"
     );
 
     // Once nothing refers to them, they go without force.

@@ -5,11 +5,55 @@
 
 use http::Method;
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use super::{assert_bad_request, assert_error, assert_key_not_found, body_json, error_msg, start};
+use crate::common::ADMIN_KEY;
 
 fn upstream() -> Value {
     json!({"nodes": {"127.0.0.1:1980": 1}})
+}
+
+/// `PUT /apisix/admin{path}` with a chunked body (no Content-Length) of
+/// `total` spaces, over a raw connection; returns the status and body.
+async fn chunked_put(port: u16, path: &str, total: usize) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let head = format!(
+        "PUT /apisix/admin{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-KEY: {ADMIN_KEY}\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b' '; 64 * 1024];
+    let mut sent = 0;
+    // The server may answer and stop reading before everything is sent.
+    while sent < total {
+        let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+        if s.write_all(&frame).await.is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut buf = Vec::new();
+    let mut part = [0u8; 4096];
+    while let Ok(n) = s.read(&mut part).await {
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&part[..n]);
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,9 +183,20 @@ async fn invalid_writes_are_refused_with_apisix_messages() {
         r.status,
         r.body
     );
+    let (status, body) = chunked_put(gw.admin_port, "/routes/1", 1_700_000).await;
+    gw_assert!(
+        gw,
+        status == 400 && body.contains("greater than the maximum size 1572864"),
+        "a chunked body over 1.5 MiB: expected 400 `...greater than the maximum size 1572864...`, got {status} {body:?}"
+    );
     let dup = r#"{"uri":"/a","uri":"/b","upstream":{"nodes":{"127.0.0.1:1980":1}}}"#;
     let r = admin.raw(Method::PUT, "/routes/1", dup).await;
     assert_bad_request(&gw, &r, "invalid request body: ", "a repeated key");
+    let nested = r#"{"uri":"/a","upstream":{"type":"roundrobin","nodes":{"127.0.0.1:1980":1},"type":"chash"}}"#;
+    let r = admin.raw(Method::PUT, "/routes/1", nested).await;
+    assert_bad_request(&gw, &r, "invalid request body: ", "a repeated nested key");
+    let r = admin.raw(Method::PUT, "/routes/1", "").await;
+    assert_error(&gw, &r, 400, "missing configurations", "PUT without a body");
 
     // Query arguments.
     let r = admin
@@ -156,6 +211,20 @@ async fn invalid_writes_are_refused_with_apisix_messages() {
         400,
         "invalid argument ttl: should be a number",
         "?ttl=abc",
+    );
+
+    // PATCH needs a body.
+    let r = admin
+        .put("/routes/2", json!({"uri": "/b", "upstream": upstream()}))
+        .await;
+    assert_status!(gw, r, 201, "PUT /routes/2");
+    let r = admin.raw(Method::PATCH, "/routes/2", "").await;
+    assert_error(
+        &gw,
+        &r,
+        400,
+        "missing new configuration",
+        "PATCH without a body",
     );
 
     // Nothing above was stored.
