@@ -150,6 +150,7 @@ impl AdminApi {
                 self.resource(&method, &t, None, body, query).await?
             }
             AdminPath::PluginList => self.plugin_list(&method, query)?,
+            AdminPath::PluginAll => self.plugin_schema(&method, "", query)?,
             AdminPath::PluginReload => {
                 self.plugin_reload(&method)?;
                 // APISIX answers a plain-text `done`.
@@ -235,6 +236,8 @@ impl AdminApi {
         }
     }
 
+    /// `GET /plugins/{name}` (`?schema_type=consumer|metadata`), and
+    /// `?all=true`: every enabled plugin with its priority and schemas.
     fn plugin_schema(
         &self,
         method: &Method,
@@ -242,8 +245,26 @@ impl AdminApi {
         query: Option<&str>,
     ) -> Result<resource_ops::Answer, AdminError> {
         only(method, Method::GET)?;
-        let not_found = || AdminError::NotFound("plugin not found in subsystem http".into());
-        if !self.enabled().iter().any(|n| n == name) {
+        let subsystem = resource_ops::query_arg(query, "subsystem").unwrap_or("http");
+        if subsystem != "http" && subsystem != "stream" {
+            return Err(AdminError::BadRequest(format!(
+                "unsupported subsystem: {subsystem}"
+            )));
+        }
+        if resource_ops::query_arg(query, "all") == Some("true") {
+            let mut all = serde_json::Map::new();
+            if subsystem == "http" {
+                for n in self.enabled() {
+                    if let Some(p) = schema::plugin(&n) {
+                        all.insert(n, p.summary());
+                    }
+                }
+            }
+            return Ok((StatusCode::OK, Value::Object(all)));
+        }
+        let not_found =
+            || AdminError::NotFound(format!("plugin not found in subsystem {subsystem}"));
+        if subsystem != "http" || !self.enabled().iter().any(|n| n == name) {
             return Err(not_found());
         }
         let p = schema::plugin(name).ok_or_else(not_found)?;
@@ -252,7 +273,8 @@ impl AdminApi {
             Some("metadata") => p.metadata_document(),
             _ => p.document(),
         };
-        Ok((StatusCode::OK, doc.unwrap_or_else(|| json!({}))))
+        doc.map(|d| (StatusCode::OK, d))
+            .ok_or_else(|| AdminError::BadRequest("not found schema".into()))
     }
 
     fn plugin_reload(&self, method: &Method) -> Result<(), AdminError> {

@@ -32,6 +32,8 @@ pub enum AdminPath<'a> {
     },
     /// `GET /plugins/list`.
     PluginList,
+    /// `GET /plugins?all=true` (deprecated in APISIX, still used by tools).
+    PluginAll,
     /// `PUT /plugins/reload`.
     PluginReload,
     /// `GET /plugins/{name}` and `GET /schema/plugins/{name}`.
@@ -65,6 +67,7 @@ pub fn parse(path: &str) -> Option<AdminPath<'_>> {
     };
     let p = match (head, tail) {
         ("plugins", Some("list")) => AdminPath::PluginList,
+        ("plugins", None) => AdminPath::PluginAll,
         ("plugins", Some("reload")) => AdminPath::PluginReload,
         ("plugins", Some(name)) if !name.contains('/') => AdminPath::PluginSchema(name),
         ("schema", Some(t)) => match t.split_once('/') {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::Method;
 
-use super::resource::{from_json, ResourceId, RouteConf, ServiceConf, TimeoutConf};
+use super::resource::{from_value, ResourceId, RouteConf, ServiceConf, TimeoutConf};
 use crate::expr::{Expr, IpSet};
 use crate::upstream::Upstream;
 
@@ -171,8 +171,8 @@ fn one_of<T: Clone>(
 
 impl Route {
     /// Parse and compile a route value read from `key`.
-    pub fn compile(meta: ItemMeta, value: &[u8]) -> Result<Route, String> {
-        let conf: RouteConf = from_json(value)?;
+    pub fn compile(meta: ItemMeta, value: &serde_json::Value) -> Result<Route, String> {
+        let conf: RouteConf = from_value(value)?;
         let uris = one_of(&conf.uri, &conf.uris, "uri", "uris")?;
         if uris.is_empty() {
             return Err(
@@ -273,8 +273,8 @@ impl Route {
 
 impl Service {
     /// Parse and compile a service value.
-    pub fn compile(meta: ItemMeta, value: &[u8]) -> Result<Service, String> {
-        let conf: ServiceConf = from_json(value)?;
+    pub fn compile(meta: ItemMeta, value: &serde_json::Value) -> Result<Service, String> {
+        let conf: ServiceConf = from_value(value)?;
         let hosts =
             match &conf.hosts {
                 Some(h) if h.is_empty() => return Err(
@@ -356,7 +356,10 @@ mod tests {
             ),
         ];
         for (json, needle) in cases {
-            let e = Route::compile(meta(), json.as_bytes()).unwrap_err();
+            let e = match serde_json::from_str(json) {
+                Ok(v) => Route::compile(meta(), &v).unwrap_err(),
+                Err(e) => e.to_string(),
+            };
             assert!(e.contains(needle), "{json}: {e}");
         }
     }
@@ -365,7 +368,7 @@ mod tests {
     fn route_compiles() {
         let r = Route::compile(
             meta(),
-            br#"{"uri":"/a","hosts":["Foo.COM","*.bar.com"],"methods":["GET"],"upstream_id":"u1","priority":3,"status":0}"#,
+            &serde_json::json!({"uri":"/a","hosts":["Foo.COM","*.bar.com"],"methods":["GET"],"upstream_id":"u1","priority":3,"status":0}),
         )
         .unwrap();
         assert_eq!(&r.hosts[..], ["foo.com", "*.bar.com"]);

@@ -308,28 +308,39 @@ pub fn check_item(kind: ResourceKind, id: &str, value: &serde_json::Value) -> Re
         create_revision: 0,
         mod_revision: 0,
     };
-    compile(kind, meta, value.to_string().as_bytes()).map(|_| ())
+    let mut copy = value.clone();
+    compile_value(kind, meta, &mut copy).map(|_| ())
 }
 
-/// Validate one item of `kind` against its schema, then compile it.
+/// Parse one stored value, check it against its schema, then compile it.
 fn compile(kind: ResourceKind, meta: ItemMeta, value: &[u8]) -> Result<Compiled, String> {
     let mut json: serde_json::Value =
         serde_json::from_slice(value).map_err(|e| format!("invalid JSON: {e}"))?;
+    compile_value(kind, meta, &mut json)
+}
+
+/// Check a parsed value against its schema, then compile it (the typed
+/// structs are read from the parsed value, not from the text again).
+fn compile_value(
+    kind: ResourceKind,
+    meta: ItemMeta,
+    json: &mut serde_json::Value,
+) -> Result<Compiled, String> {
     if kind == ResourceKind::PluginMetadata {
-        crate::schema::check_plugin_metadata(&meta.id, &mut json)?;
+        crate::schema::check_plugin_metadata(&meta.id, json)?;
     } else {
-        crate::schema::check_resource(kind, &mut json, false)?;
+        crate::schema::check_resource(kind, json, false)?;
     }
     Ok(match kind {
-        ResourceKind::Route => Compiled::Route(Arc::new(Route::compile(meta, value)?)),
-        ResourceKind::Service => Compiled::Service(Arc::new(Service::compile(meta, value)?)),
+        ResourceKind::Route => Compiled::Route(Arc::new(Route::compile(meta, json)?)),
+        ResourceKind::Service => Compiled::Service(Arc::new(Service::compile(meta, json)?)),
         ResourceKind::Upstream => {
-            let conf = super::resource::from_json(value)?;
+            let conf = super::resource::from_value(json)?;
             let mut up = Upstream::compile(&conf, &format!("upstream {}", meta.id))?;
             up.id = meta.id.clone();
             Compiled::Upstream(Arc::new(up))
         }
-        _ => Compiled::Json(Arc::new(json)),
+        _ => Compiled::Json(Arc::new(std::mem::take(json))),
     })
 }
 

@@ -39,6 +39,23 @@ impl PluginSchemas {
         Some(doc)
     }
 
+    /// The entry of `GET /plugins?all=true`: priority and every schema.
+    pub fn summary(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("priority".into(), Value::from(self.priority));
+        if let Some(d) = self.document() {
+            m.insert("schema".into(), d);
+        }
+        if let Some(d) = self.consumer_document() {
+            m.insert("consumer_schema".into(), d);
+            m.insert("type".into(), Value::String("auth".into()));
+        }
+        if let Some(d) = self.metadata_document() {
+            m.insert("metadata_schema".into(), d);
+        }
+        Value::Object(m)
+    }
+
     /// `?schema_type=consumer`.
     pub fn consumer_document(&self) -> Option<Value> {
         self.consumer_schema.as_ref().map(|s| s.document().clone())

@@ -60,10 +60,21 @@ async fn schema_plugin_and_openapi_endpoints() {
         "plugin not found in subsystem http",
         "GET /plugins/key-auth",
     );
+    let r = admin.get("/plugins?all=true").await;
+    assert_status!(gw, r, 200, "GET /plugins?all=true");
+    assert_eq!(body_json(&r), json!({}));
+    let r = admin.get("/plugins/key-auth?subsystem=udp").await;
+    assert_error(
+        &gw,
+        &r,
+        400,
+        "unsupported subsystem: udp",
+        "GET /plugins/key-auth?subsystem=udp",
+    );
     let r = admin.raw(Method::PUT, "/plugins/reload", "").await;
     gw_assert!(
         gw,
-        r.status == 200 && r.body.contains("done"),
+        r.status == 200 && r.body == "done",
         "PUT /plugins/reload: expected 200 done, got {} {}",
         r.status,
         r.body

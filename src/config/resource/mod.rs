@@ -132,6 +132,20 @@ pub fn parse_key<'k>(prefix: &str, key: &'k str) -> Option<(ResourceKind, &'k st
     Some((kind, id))
 }
 
+/// Deserialize an already parsed (and schema-checked) resource value, with the
+/// JSON path of the first error in the message.
+pub fn from_value<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            inner.to_string()
+        } else {
+            format!("property \"{path}\" validation failed: {inner}")
+        }
+    })
+}
+
 /// Deserialize one resource value with the JSON path of the first error in the message.
 pub fn from_json<T: serde::de::DeserializeOwned>(value: &[u8]) -> Result<T, String> {
     let mut de = serde_json::Deserializer::from_slice(value);
