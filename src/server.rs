@@ -151,8 +151,9 @@ async fn admin_listener(
     }
     let api = Arc::new(crate::admin::setup::build(cfg, config_path)?);
     let listen = &cfg.deployment.admin.admin_listen;
+    // Without an explicit ip the Admin API stays on loopback.
     let addr = SocketAddr::new(
-        listen.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        listen.ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         listen.port,
     );
     let l = bind(addr).await?;

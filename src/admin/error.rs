@@ -2,7 +2,7 @@
 //! `{"error_msg": ...}` for most, `{"message":"Key not found"}` for a missing
 //! key, `{"error_msg":"failed to check token","description":...}` for auth.
 
-use http::{HeaderValue, Response, StatusCode};
+use http::{Response, StatusCode};
 use serde_json::json;
 
 use crate::body::{json_response, ProxyBody};
@@ -47,6 +47,10 @@ pub enum AdminError {
     /// The client address is not in `allow_admin`.
     #[error("forbidden")]
     Forbidden,
+    /// strait itself cannot complete the request (config file unreadable,
+    /// keyring mismatch).
+    #[error("{0}")]
+    Internal(String),
     /// etcd failed or a compare-and-swap lost a race.
     #[error("{0}")]
     Unavailable(String),
@@ -65,6 +69,7 @@ impl AdminError {
             }
             AdminError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AdminError::Forbidden => StatusCode::FORBIDDEN,
+            AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AdminError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -82,10 +87,7 @@ impl AdminError {
             } => json!({ "error_msg": self.to_string(), "req_body": b }),
             _ => json!({ "error_msg": self.to_string() }),
         };
-        let mut resp = json_response(status, &body);
-        resp.headers_mut()
-            .insert("x-api-version", HeaderValue::from_static("v3"));
-        resp
+        json_response(status, &body)
     }
 }
 

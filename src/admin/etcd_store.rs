@@ -238,13 +238,18 @@ impl EtcdStore {
         Ok(resp.deleted() > 0)
     }
 
-    /// Delete every key under `dir/` (a consumer's credentials).
-    pub async fn delete_dir(&self, dir: &str) -> Result<i64, StoreError> {
+    /// Delete `key` and every key under `dir/` (a consumer and its
+    /// credentials) in one transaction; false when `key` did not exist.
+    pub async fn delete_with_dir(&self, key: &str, dir: &str) -> Result<bool, StoreError> {
         let mut c = self.client().await?;
-        let resp = self
-            .bounded(c.delete(format!("{dir}/"), Some(DeleteOptions::new().with_prefix())))
-            .await?;
-        Ok(resp.deleted())
+        let txn = Txn::new()
+            .when([Compare::create_revision(key, CompareOp::Greater, 0)])
+            .and_then([
+                TxnOp::delete(key, None),
+                TxnOp::delete(format!("{dir}/"), Some(DeleteOptions::new().with_prefix())),
+            ]);
+        let resp = self.bounded(c.txn(txn)).await?;
+        Ok(resp.succeeded())
     }
 }
 

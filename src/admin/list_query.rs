@@ -1,15 +1,20 @@
 //! List filters and paging of `GET /apisix/admin/{resource}` (APISIX v3):
 //! `name` (regex on `name`), `label` (`key` or `key:value` in `labels`),
-//! `uri` (regex on `uri`/`uris`), `filter` (`service_id=1&upstream_id=2`,
-//! exact matches), `page` (from 1) and `page_size` (10–500). Items are sorted
-//! by creation; `total` counts the filtered items before paging.
+//! `uri` (regex on `uri`/`uris`), `filter` (routes only, as APISIX:
+//! `service_id=1&upstream_id=2`, exact matches; other fields are ignored),
+//! `page` (from 1) and `page_size` (10–500). Items are sorted by creation;
+//! `total` counts the filtered items before paging.
 
 use regex::Regex;
 use serde_json::Value;
 
 use super::error::AdminError;
 use super::etcd_store::StoredItem;
+use crate::config::resource::ResourceKind;
 use crate::proxy::path::percent_decode;
+
+/// The fields `filter=` may name (APISIX's `list_filter_fields` of routes).
+const FILTER_FIELDS: [&str; 2] = ["service_id", "upstream_id"];
 
 /// Largest compiled size of a user-supplied filter regex.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -37,8 +42,8 @@ fn number(arg: &str, v: &str) -> Result<usize, AdminError> {
 }
 
 impl ListQuery {
-    /// Parse a query string.
-    pub fn parse(query: Option<&str>) -> Result<ListQuery, AdminError> {
+    /// Parse a query string for a list of `kind`.
+    pub fn parse(kind: ResourceKind, query: Option<&str>) -> Result<ListQuery, AdminError> {
         let mut q = ListQuery::default();
         let (mut page, mut page_size) = (None, None);
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -53,13 +58,14 @@ impl ListQuery {
                         None => (v.to_string(), None),
                     })
                 }
-                "filter" => {
+                "filter" if kind == ResourceKind::Route => {
                     for f in v.split('&').filter(|f| !f.is_empty()) {
                         let (fk, fv) = f.split_once('=').unwrap_or((f, ""));
-                        q.fields.push((
-                            percent_decode(fk, true).into_owned(),
-                            percent_decode(fv, true).into_owned(),
-                        ));
+                        let fk = percent_decode(fk, true);
+                        if FILTER_FIELDS.contains(&fk.as_ref()) {
+                            q.fields
+                                .push((fk.into_owned(), percent_decode(fv, true).into_owned()));
+                        }
                     }
                 }
                 "page" => page = Some(number("page", &v)?.max(1)),
@@ -158,24 +164,27 @@ mod tests {
                 )
             })
             .collect();
-        let (total, page) = ListQuery::parse(Some("page=2&page_size=10"))
+        let (total, page) = ListQuery::parse(ResourceKind::Route, Some("page=2&page_size=10"))
             .unwrap()
             .apply(items.clone());
         assert_eq!(total, 25);
         assert_eq!(ids(&page), (11..=20).collect::<Vec<_>>());
-        let (total, page) = ListQuery::parse(Some("label=env:prod"))
+        let (total, page) = ListQuery::parse(ResourceKind::Route, Some("label=env:prod"))
             .unwrap()
             .apply(items.clone());
         assert_eq!((total, ids(&page)), (5, vec![5, 10, 15, 20, 25]));
-        let (total, _) = ListQuery::parse(Some("name=%5Er1"))
+        let (total, _) = ListQuery::parse(ResourceKind::Route, Some("name=%5Er1"))
             .unwrap()
             .apply(items.clone());
         assert_eq!(total, 11, "r1, r10..r19");
-        let (_, page) = ListQuery::parse(Some("uri=/p/2$&filter=service_id%3D0"))
-            .unwrap()
-            .apply(items.clone());
+        let (_, page) =
+            ListQuery::parse(ResourceKind::Route, Some("uri=/p/2$&filter=service_id%3D0"))
+                .unwrap()
+                .apply(items.clone());
         assert_eq!(ids(&page), vec![2]);
-        let (total, _) = ListQuery::parse(None).unwrap().apply(items);
+        let (total, _) = ListQuery::parse(ResourceKind::Route, None)
+            .unwrap()
+            .apply(items);
         assert_eq!(total, 25);
     }
 
@@ -186,11 +195,11 @@ mod tests {
             ("page_size=501", "page_size must be between 10 and 500"),
             ("page=x", "invalid argument page: should be a number"),
         ] {
-            match ListQuery::parse(Some(q)) {
+            match ListQuery::parse(ResourceKind::Route, Some(q)) {
                 Err(AdminError::BadRequest(m)) => assert_eq!(m, msg),
                 other => panic!("{q}: {other:?}"),
             }
         }
-        assert!(ListQuery::parse(Some("name=(")).is_err());
+        assert!(ListQuery::parse(ResourceKind::Route, Some("name=(")).is_err());
     }
 }

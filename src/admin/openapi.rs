@@ -9,7 +9,9 @@ use crate::config::resource::ResourceKind;
 use crate::schema;
 
 /// Replace `{"$ref": "#/definitions/x"}` with the definition itself and drop
-/// `definitions`, so each schema stands alone under `components.schemas`.
+/// `definitions`, so each schema stands alone under `components.schemas`;
+/// draft-4 `dependencies` become OpenAPI 3.1's (JSON Schema 2020-12)
+/// `dependentRequired` / `dependentSchemas`.
 fn inline_refs(v: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
     match v {
         Value::Object(m) => {
@@ -22,15 +24,43 @@ fn inline_refs(v: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
                     return inline_refs(d, defs, depth + 1);
                 }
             }
-            Value::Object(
-                m.iter()
-                    .filter(|(k, _)| k.as_str() != "definitions")
-                    .map(|(k, v)| (k.clone(), inline_refs(v, defs, depth)))
-                    .collect(),
-            )
+            let mut out = Map::new();
+            for (k, v) in m {
+                match k.as_str() {
+                    "definitions" => {}
+                    "dependencies" => split_dependencies(v, defs, depth, &mut out),
+                    _ => {
+                        out.insert(k.clone(), inline_refs(v, defs, depth));
+                    }
+                }
+            }
+            Value::Object(out)
         }
         Value::Array(a) => Value::Array(a.iter().map(|x| inline_refs(x, defs, depth)).collect()),
         other => other.clone(),
+    }
+}
+
+fn split_dependencies(
+    v: &Value,
+    defs: &Map<String, Value>,
+    depth: usize,
+    out: &mut Map<String, Value>,
+) {
+    let Some(deps) = v.as_object() else { return };
+    let (mut required, mut schemas) = (Map::new(), Map::new());
+    for (name, dep) in deps {
+        if dep.is_array() {
+            required.insert(name.clone(), dep.clone());
+        } else {
+            schemas.insert(name.clone(), inline_refs(dep, defs, depth));
+        }
+    }
+    if !required.is_empty() {
+        out.insert("dependentRequired".into(), Value::Object(required));
+    }
+    if !schemas.is_empty() {
+        out.insert("dependentSchemas".into(), Value::Object(schemas));
     }
 }
 
@@ -243,6 +273,18 @@ pub fn document(enabled_plugins: &[String]) -> Value {
         format!("{}/schema/validate/{{resource}}", paths::PREFIX),
         json!({"post": operation("Check a body against a resource schema without storing it".into(), json!({"200": {"description": "valid"}}), Some("MergePatch")),
                "parameters": [{"name": "resource", "in": "path", "required": true, "schema": {"type": "string"}}]}),
+    );
+    paths_obj.insert(
+        format!("{}/plugins/reload", paths::PREFIX),
+        json!({"put": operation("Re-read the enabled plugin list from the config file".into(), json!({"200": {"description": "done", "content": {"text/plain": {"schema": {"type": "string"}}}}}), None)}),
+    );
+    paths_obj.insert(
+        format!("{}/openapi.json", paths::PREFIX),
+        json!({"get": operation("This document".into(), json!({"200": {"description": "OpenAPI 3.1"}}), None)}),
+    );
+    paths_obj.insert(
+        paths::PREFIX.to_string(),
+        json!({"head": {"summary": "Liveness (no key needed)", "security": [], "responses": {"200": {"description": "alive"}}}}),
     );
     json!({
         "openapi": "3.1.0",

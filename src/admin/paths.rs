@@ -141,6 +141,7 @@ pub fn allows(kind: ResourceKind, method: &Method) -> bool {
     use ResourceKind as K;
     match *method {
         Method::GET | Method::PUT | Method::DELETE => true,
+        Method::POST | Method::PATCH if kind == K::Credential => false,
         Method::POST => matches!(kind, K::Route | K::Service | K::Upstream | K::Ssl),
         Method::PATCH => matches!(
             kind,

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::error::AdminError;
 use super::etcd_store::EtcdStore;
+use super::item_rules::id_text;
 use crate::config::resource::ResourceKind;
 
 /// One kind of reference: the field holding it and the kind it points at.
@@ -57,15 +58,6 @@ const REFS: &[Ref] = &[
         target_name: "ssl",
     },
 ];
-
-/// An id as it appears in a referencing field (string or integer).
-fn id_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
 
 /// Every resource `value` (of `kind`) points at must exist.
 pub async fn check_targets_exist(

@@ -38,8 +38,9 @@ pub async fn read(body: Incoming, content_length: Option<u64>) -> Result<Bytes, 
     }
 }
 
-/// Parse a body as JSON; `None` for an empty body.
-pub fn parse_json(bytes: &[u8]) -> Result<Option<Value>, AdminError> {
+/// Parse a body as JSON; `None` for an empty body. With `echo`, an invalid
+/// body's start is returned in `req_body` as APISIX does.
+pub fn parse_json(bytes: &[u8], echo: bool) -> Result<Option<Value>, AdminError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -47,12 +48,12 @@ pub fn parse_json(bytes: &[u8]) -> Result<Option<Value>, AdminError> {
         .map(Some)
         .map_err(|reason| AdminError::InvalidBody {
             reason,
-            req_body: Some(echo(bytes)),
+            req_body: echo.then(|| start_of(bytes)),
         })
 }
 
 /// The start of a body, for error messages.
-fn echo(bytes: &[u8]) -> String {
+fn start_of(bytes: &[u8]) -> String {
     let cut = bytes.len().min(ECHO_LIMIT);
     String::from_utf8_lossy(&bytes[..cut]).into_owned()
 }

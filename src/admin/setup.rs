@@ -43,8 +43,9 @@ pub fn enabled_plugin_names(cfg: &BootstrapConfig) -> Vec<String> {
         .unwrap_or_else(|| crate::schema::plugin_names().map(String::from).collect())
 }
 
+/// Whether the admin listener stays on this host (no ip means 127.0.0.1).
 fn is_loopback(listen: &ListenAddr) -> bool {
-    listen.ip.is_some_and(|ip: IpAddr| ip.is_loopback())
+    listen.ip.is_none_or(|ip: IpAddr| ip.is_loopback())
 }
 
 /// The admin keys: configured ones, generated ones for entries with an empty

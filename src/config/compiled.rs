@@ -229,10 +229,10 @@ impl Route {
             && conf.upstream.is_none()
             && conf.upstream_id.is_none()
             && conf.service_id.is_none()
-            && conf.plugin_config_id.is_none()
         {
+            // The schema says the same (as APISIX, a plugin config alone is not enough).
             return Err(
-                "value should match at least one schema: plugins, upstream, upstream_id, service_id or plugin_config_id is required"
+                "value should match at least one schema: plugins, upstream, upstream_id or service_id is required"
                     .into(),
             );
         }

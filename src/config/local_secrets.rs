@@ -46,6 +46,15 @@ pub fn load_or_create(dir: &Path, file: &str, len: usize) -> Result<LocalSecret,
                     value.len()
                 )));
             }
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                if let Ok(meta) = std::fs::metadata(&path) {
+                    if meta.permissions().mode() & 0o077 != 0 {
+                        tracing::warn!(file = %path.display(), "secret file is readable by other users; chmod 600 it");
+                    }
+                }
+            }
             return Ok(LocalSecret {
                 value,
                 path,

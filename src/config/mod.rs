@@ -15,4 +15,4 @@ pub mod yaml_source;
 
 pub use bootstrap::BootstrapConfig;
 pub use snapshot::{SharedSnapshot, Snapshot};
-pub use store::check_item;
+pub use store::check_compiles;

@@ -300,23 +300,27 @@ impl ConfigStore {
     }
 }
 
-/// Validate one item the way the Admin API does before writing it (schema,
-/// plugins, then the data plane's own compile step), without keeping it.
-pub fn check_item(kind: ResourceKind, id: &str, value: &serde_json::Value) -> Result<(), String> {
+/// Compile one item that already passed its schema check (the Admin API's
+/// last gate: what compiles here, every node's data plane accepts).
+pub fn check_compiles(
+    kind: ResourceKind,
+    id: &str,
+    value: &serde_json::Value,
+) -> Result<(), String> {
     let meta = ItemMeta {
         id: Arc::from(id),
         create_revision: 0,
         mod_revision: 0,
     };
     let mut copy = value.clone();
-    compile_value(kind, meta, &mut copy).map(|_| ())
+    compile_value(kind, meta, &mut copy, false).map(|_| ())
 }
 
 /// Parse one stored value, check it against its schema, then compile it.
 fn compile(kind: ResourceKind, meta: ItemMeta, value: &[u8]) -> Result<Compiled, String> {
     let mut json: serde_json::Value =
         serde_json::from_slice(value).map_err(|e| format!("invalid JSON: {e}"))?;
-    compile_value(kind, meta, &mut json)
+    compile_value(kind, meta, &mut json, true)
 }
 
 /// Check a parsed value against its schema, then compile it (the typed
@@ -325,11 +329,14 @@ fn compile_value(
     kind: ResourceKind,
     meta: ItemMeta,
     json: &mut serde_json::Value,
+    check_schema: bool,
 ) -> Result<Compiled, String> {
-    if kind == ResourceKind::PluginMetadata {
-        crate::schema::check_plugin_metadata(&meta.id, json)?;
-    } else {
-        crate::schema::check_resource(kind, json, false)?;
+    if check_schema {
+        if kind == ResourceKind::PluginMetadata {
+            crate::schema::check_plugin_metadata(&meta.id, json)?;
+        } else {
+            crate::schema::check_resource(kind, json, false)?;
+        }
     }
     Ok(match kind {
         ResourceKind::Route => Compiled::Route(Arc::new(Route::compile(meta, json)?)),

@@ -75,10 +75,10 @@ pub fn resource_schema(kind: ResourceKind) -> &'static Schema {
             .iter()
             .map(|k| {
                 // Our own schemas are tested to compile (see the tests below);
-                // should one not, the typed parse still guards the data plane.
+                // should one not, nothing of that kind is accepted (fail closed).
                 Schema::compile(&document_of(*k)).unwrap_or_else(|e| {
                     tracing::error!(kind = k.singular(), "resource schema does not compile: {e}");
-                    Schema::accept_anything()
+                    Schema::reject_everything()
                 })
             })
             .collect()

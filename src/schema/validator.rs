@@ -70,11 +70,11 @@ impl Schema {
         })
     }
 
-    /// A schema that accepts every value (`{}`), for when a document fails to compile.
-    pub fn accept_anything() -> Schema {
+    /// A schema that rejects every value (`false`), for when a document fails to compile.
+    pub fn reject_everything() -> Schema {
         Schema {
-            doc: Value::Object(serde_json::Map::new()),
-            nodes: vec![Node::Any],
+            doc: Value::Bool(false),
+            nodes: vec![Node::Never],
         }
     }
 
@@ -689,8 +689,35 @@ fn json_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// The first pair (i < j, smallest j) of equal items.
+/// The first pair (i < j, smallest j) of equal items. Arrays of strings (the
+/// common case: `uris`, `hosts`, `methods`) are checked with a hash set, so a
+/// large array costs linear time; other arrays compare pairwise.
 fn first_duplicate(items: &[Value]) -> Option<(usize, usize)> {
+    if items.iter().all(Value::is_string) {
+        let mut seen: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::with_capacity(items.len());
+        for (j, v) in items.iter().enumerate() {
+            let s = v.as_str().unwrap_or_default();
+            if let Some(i) = seen.insert(s, j) {
+                return Some((i, j));
+            }
+        }
+        return None;
+    }
+    if items.iter().all(Value::is_number) {
+        let mut seen: std::collections::HashMap<u64, usize> =
+            std::collections::HashMap::with_capacity(items.len());
+        for (j, v) in items.iter().enumerate() {
+            // Equal JSON numbers (1 and 1.0) have equal f64 bits; -0.0 is 0.0.
+            let f = v.as_f64().unwrap_or_default() + 0.0;
+            if let Some(i) = seen.insert(f.to_bits(), j) {
+                if json_eq(&items[i], v) {
+                    return Some((i, j));
+                }
+            }
+        }
+        return None;
+    }
     (1..items.len()).find_map(|j| {
         (0..j)
             .find(|i| json_eq(&items[*i], &items[j]))

@@ -9,6 +9,7 @@
 mod auth;
 mod crud;
 mod data_plane;
+mod hardening;
 mod lists;
 mod patch;
 mod readme;

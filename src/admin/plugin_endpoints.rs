@@ -1,0 +1,103 @@
+//! The plugin endpoints of the Admin API: `GET /plugins/list`,
+//! `GET /plugins/{name}` (a plugin's schema), `GET /plugins?all=true` and
+//! `PUT /plugins/reload` (re-reads the `plugins:` list of the config file).
+
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use super::error::AdminError;
+use super::resource_ops::query_arg;
+use super::{method_name, only, setup, AdminApi, Reply};
+use crate::schema;
+
+impl AdminApi {
+    /// The enabled plugins that strait implements, sorted.
+    pub fn enabled(&self) -> Vec<String> {
+        let on = self.enabled_plugins.load();
+        let mut names: Vec<String> = on
+            .iter()
+            .filter(|n| schema::plugin(n).is_some())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Whether `name` is an enabled, implemented plugin.
+    pub fn is_enabled(&self, name: &str) -> bool {
+        schema::plugin(name).is_some() && self.enabled_plugins.load().iter().any(|n| n == name)
+    }
+
+    pub(super) fn plugin_list(
+        &self,
+        method: &Method,
+        query: Option<&str>,
+    ) -> Result<Reply, AdminError> {
+        only(method, Method::GET)?;
+        match query_arg(query, "subsystem") {
+            None | Some("http") => Ok(Reply::Json(StatusCode::OK, json!(self.enabled()))),
+            Some("stream") => Ok(Reply::Json(StatusCode::OK, json!([]))),
+            Some(_) => Err(AdminError::BadRequest("invalid subsystem passed".into())),
+        }
+    }
+
+    /// `GET /plugins/{name}` (`?schema_type=consumer|metadata`), and
+    /// `?all=true`: every enabled plugin with its priority and schemas.
+    pub(super) fn plugin_schema(
+        &self,
+        method: &Method,
+        name: &str,
+        query: Option<&str>,
+    ) -> Result<Reply, AdminError> {
+        only(method, Method::GET)?;
+        let subsystem = query_arg(query, "subsystem").unwrap_or("http");
+        if subsystem != "http" && subsystem != "stream" {
+            return Err(AdminError::BadRequest(format!(
+                "unsupported subsystem: {subsystem}"
+            )));
+        }
+        if query_arg(query, "all") == Some("true") {
+            let mut all = serde_json::Map::new();
+            if subsystem == "http" {
+                for n in self.enabled() {
+                    if let Some(p) = schema::plugin(&n) {
+                        all.insert(n, p.summary());
+                    }
+                }
+            }
+            return Ok(Reply::Json(StatusCode::OK, Value::Object(all)));
+        }
+        let not_found =
+            || AdminError::NotFound(format!("plugin not found in subsystem {subsystem}"));
+        if subsystem != "http" || !self.is_enabled(name) {
+            return Err(not_found());
+        }
+        let p = schema::plugin(name).ok_or_else(not_found)?;
+        let doc = match query_arg(query, "schema_type") {
+            Some("consumer") => p.consumer_document(),
+            Some("metadata") => p.metadata_document(),
+            _ => p.document(),
+        };
+        doc.map(|d| Reply::Json(StatusCode::OK, d))
+            .ok_or_else(|| AdminError::BadRequest("not found schema".into()))
+    }
+
+    pub(super) fn plugin_reload(&self, method: &Method) -> Result<Reply, AdminError> {
+        if *method != Method::PUT {
+            return Err(AdminError::WrongMethod(format!(
+                "please use PUT method to reload the plugins, {} method is not allowed.",
+                method_name(method)
+            )));
+        }
+        let cfg = crate::config::BootstrapConfig::load(&self.config_path)
+            .map_err(|e| AdminError::Internal(e.to_string()))?;
+        let list = setup::enabled_plugin_names(&cfg);
+        tracing::info!(plugins = list.len(), "admin API: plugin list reloaded");
+        self.enabled_plugins.store(Arc::new(list));
+        // APISIX answers a plain-text `done`.
+        Ok(Reply::Text("done"))
+    }
+}
