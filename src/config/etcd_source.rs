@@ -92,6 +92,8 @@ pub struct EtcdSync {
     dirty_since: Option<Instant>,
     /// The snapshot file being written, off the watch loop.
     persisting: Option<tokio::task::JoinHandle<()>>,
+    /// Whether a snapshot file was written by this process yet.
+    persisted_once: bool,
     need_full_reload: bool,
     /// Changes applied to the store but not yet published.
     pending: Changes,
@@ -110,6 +112,7 @@ impl EtcdSync {
             disk,
             dirty_since: None,
             persisting: None,
+            persisted_once: false,
             need_full_reload: true,
             pending: Changes::default(),
             cluster_id: None,
@@ -390,11 +393,12 @@ impl EtcdSync {
         );
     }
 
-    /// Write the in-service items to disk, at most about twice a second unless
-    /// forced. The write runs on a blocking thread and the watch loop does not
-    /// wait for it (with 100,000 routes it takes ~100 ms, which would delay
-    /// every change arriving meanwhile); `force` (shutdown, reconnect) waits
-    /// for the write in flight and then writes the latest state.
+    /// Write the in-service items to disk, at most every [`PERSIST_EVERY`]
+    /// unless forced. The write runs on a blocking thread and the watch loop
+    /// does not wait for it (with 100,000 routes it takes ~100 ms of CPU,
+    /// which would delay every change arriving meanwhile, and competes for
+    /// the cores under churn: hence not more often); `force` (shutdown,
+    /// reconnect) waits for the write in flight and then writes the latest state.
     async fn persist_if_dirty(&mut self, force: bool) {
         let Some(disk) = &self.disk else { return };
         if let Some(t) = self.persisting.take() {
@@ -408,10 +412,12 @@ impl EtcdSync {
         let Some(since) = self.dirty_since else {
             return;
         };
-        if !force && since.elapsed() < Duration::from_millis(500) {
+        // The first load is written at once: it is what a restart without etcd needs.
+        if !force && self.persisted_once && since.elapsed() < PERSIST_EVERY {
             return;
         }
         self.dirty_since = None;
+        self.persisted_once = true;
         let items = self.store.raw_items();
         let revision = self.store.revision();
         let disk = disk.clone();
@@ -430,6 +436,10 @@ impl EtcdSync {
         }
     }
 }
+
+/// How stale the snapshot file may get while changes keep coming. It only
+/// serves starts while etcd is down; shutdown always writes the latest state.
+const PERSIST_EVERY: Duration = Duration::from_secs(5);
 
 async fn with_timeout<T, F>(limit: Duration, fut: F) -> Result<T, SyncError>
 where
