@@ -11,6 +11,8 @@ command -v etcd    >/dev/null 2>&1 || missing+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 command -v protoc  >/dev/null 2>&1 || missing+=(protobuf-compiler)
 command -v curl    >/dev/null 2>&1 || missing+=(curl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
@@ -24,4 +26,15 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "installing cargo-nextest"
   cargo install --locked cargo-nextest
+fi
+
+# Python packages for the tests, in .venv (recreated when t/requirements.txt changes).
+VENV=.venv
+STAMP="$VENV/.requirements.sha256"
+want="$(sha256sum t/requirements.txt | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  echo "installing Python test packages into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r t/requirements.txt
+  echo "$want" >"$STAMP"
 fi

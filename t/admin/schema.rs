@@ -109,4 +109,22 @@ async fn schema_plugin_and_openapi_endpoints() {
         doc["paths"]["/apisix/admin/consumers/{id}"]["patch"].is_null(),
         "consumers do not take PATCH"
     );
+
+    // A real OpenAPI validator accepts the document (installed by `make deps`).
+    let file = gw.dir().join("openapi.json");
+    std::fs::write(&file, &r.body).unwrap();
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import json, sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(open(sys.argv[1])))",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("run {python} (make deps creates it): {e}"));
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator rejects the document:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
