@@ -63,7 +63,11 @@ fn main() -> ExitCode {
 
 fn run(cfg: BootstrapConfig, config: PathBuf) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(cfg.nginx_config.error_log_level.as_filter())
+        // Admin API changes are logged whatever the level (an audit trail).
+        tracing_subscriber::EnvFilter::new(format!(
+            "{},strait::admin::audit=info",
+            cfg.nginx_config.error_log_level.as_filter()
+        ))
     });
     use std::io::IsTerminal;
     tracing_subscriber::fmt()

@@ -19,6 +19,15 @@ pub enum Role {
     Viewer,
 }
 
+/// Who is calling: the name of the key presented and its role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The key's name in `deployment.admin.admin_key` (`-` without keys).
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+}
+
 /// One accepted key.
 #[derive(Clone)]
 pub struct ApiKey {
@@ -61,26 +70,32 @@ impl AccessPolicy {
         method: &Method,
         headers: &HeaderMap,
         query: Option<&str>,
-    ) -> Result<Role, AdminError> {
+    ) -> Result<Caller, AdminError> {
         let Some(keys) = &self.keys else {
-            return Ok(Role::Admin);
+            return Ok(Caller {
+                name: "-".into(),
+                role: Role::Admin,
+            });
         };
         let Some(given) = presented_key(headers, query) else {
             return Err(AdminError::Unauthorized("missing apikey"));
         };
         // Compare against every key so the time taken does not tell which one matched.
-        let mut role = None;
+        let mut matched = None;
         for k in keys {
-            if constant_time_eq(k.key.as_bytes(), given.as_bytes()) && role.is_none() {
-                role = Some(k.role);
+            if constant_time_eq(k.key.as_bytes(), given.as_bytes()) && matched.is_none() {
+                matched = Some(k);
             }
         }
-        match role {
+        match matched {
             None => Err(AdminError::Unauthorized("wrong apikey")),
-            Some(Role::Viewer) if method != Method::GET => {
+            Some(k) if k.role == Role::Viewer && method != Method::GET => {
                 Err(AdminError::Unauthorized("invalid method for role viewer"))
             }
-            Some(r) => Ok(r),
+            Some(k) => Ok(Caller {
+                name: k.name.clone(),
+                role: k.role,
+            }),
         }
     }
 }
@@ -159,15 +174,15 @@ mod tests {
         let get = Method::GET;
         let put = Method::PUT;
         let h = headers(&[("x-api-key", "admin-key-0123456789")]);
-        assert_eq!(p.check_request(&put, &h, None).unwrap(), Role::Admin);
+        assert_eq!(p.check_request(&put, &h, None).unwrap().role, Role::Admin);
         let q = Some("a=1&api_key=viewer-key-0123456789");
         assert_eq!(
-            p.check_request(&get, &HeaderMap::new(), q).unwrap(),
+            p.check_request(&get, &HeaderMap::new(), q).unwrap().role,
             Role::Viewer
         );
         let c = headers(&[("cookie", "a=b; x_api_key=admin-key-0123456789")]);
-        assert_eq!(p.check_request(&put, &c, None).unwrap(), Role::Admin);
-        let msg = |r: Result<Role, AdminError>| match r {
+        assert_eq!(p.check_request(&put, &c, None).unwrap().name, "admin");
+        let msg = |r: Result<Caller, AdminError>| match r {
             Err(AdminError::Unauthorized(d)) => d,
             other => panic!("{other:?}"),
         };

@@ -68,6 +68,33 @@ fn method_name(m: &Method) -> String {
     m.as_str().to_ascii_uppercase()
 }
 
+/// One log line per change made (or refused) through the API: who, what, result.
+fn audit(
+    method: &Method,
+    path: &str,
+    caller: &auth::Caller,
+    info: &ConnInfo,
+    reply: &Result<Reply, AdminError>,
+) {
+    if *method == Method::GET {
+        return;
+    }
+    let status = match reply {
+        Ok(Reply::Json(s, _)) => s.as_u16(),
+        Ok(_) => 200,
+        Err(e) => e.status().as_u16(),
+    };
+    tracing::info!(
+        target: "strait::admin::audit",
+        %method,
+        path,
+        key = %caller.name,
+        client = %info.remote.ip(),
+        status,
+        "admin change"
+    );
+}
+
 /// Refuse every method but `allowed` with APISIX's 404.
 fn only(method: &Method, allowed: Method) -> Result<(), AdminError> {
     if *method == allowed {
@@ -114,7 +141,7 @@ impl AdminApi {
         if target == AdminPath::Root && method == Method::HEAD {
             return Ok(Reply::Empty);
         }
-        self.policy.check_request(&method, req.headers(), query)?;
+        let caller = self.policy.check_request(&method, req.headers(), query)?;
         let body = if matches!(method, Method::PUT | Method::POST | Method::PATCH) {
             let len = req
                 .headers()
@@ -146,7 +173,9 @@ impl AdminApi {
                     id: id.map(String::from),
                     username: None,
                 };
-                self.resource(&method, &t, sub_path, body, query).await
+                let reply = self.resource(&method, &t, sub_path, body, query).await;
+                audit(&method, uri.path(), &caller, &info, &reply);
+                reply
             }
             AdminPath::Credential { username, id } => {
                 let t = Target {
@@ -155,7 +184,9 @@ impl AdminApi {
                     id: id.map(String::from),
                     username: Some(username.to_string()),
                 };
-                self.resource(&method, &t, None, body, query).await
+                let reply = self.resource(&method, &t, None, body, query).await;
+                audit(&method, uri.path(), &caller, &info, &reply);
+                reply
             }
             AdminPath::PluginList => self.plugin_list(&method, query),
             AdminPath::PluginAll => self.plugin_schema(&method, "", query),

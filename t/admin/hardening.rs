@@ -14,6 +14,15 @@ async fn odd_ids_paths_and_arguments_are_refused_cleanly() {
     let (_etcd, gw, admin) = start().await;
     let route = json!({"uri": "/a", "upstream": {"nodes": {"127.0.0.1:1980": 1}}});
     assert_eq!(admin.put("/routes/1", route.clone()).await.status, 201);
+    // Every change is in the log: method, path, key name, client, status.
+    let logged = gw.log().lines().any(|l| {
+        l.contains("admin change")
+            && l.contains("method=PUT")
+            && l.contains("path=\"/apisix/admin/routes/1\"")
+            && l.contains("key=admin")
+            && l.contains("status=201")
+    });
+    gw_assert!(gw, logged, "the PUT is in the audit log");
 
     // A sub-path thousands of segments deep: a clean 400, and the process lives on.
     let deep = "/x".repeat(2000);
