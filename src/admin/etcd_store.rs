@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp};
+use etcd_client::{
+    Client, Compare, CompareOp, DeleteOptions, GetOptions, PutOptions, SortOrder, SortTarget, Txn,
+    TxnOp,
+};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -170,6 +173,59 @@ impl EtcdStore {
             }
         }
         Ok(out)
+    }
+
+    /// One page of the items directly under `dir` in creation order, and the
+    /// number of items, without reading the whole directory: etcd counts and
+    /// sorts, and sends only the first `page * size` items. For directories
+    /// without deeper keys (every kind but consumers).
+    pub async fn list_page(
+        &self,
+        dir: &str,
+        page: usize,
+        size: usize,
+    ) -> Result<(usize, Vec<StoredItem>), StoreError> {
+        let mut c = self.client().await?;
+        // Keys after `dir/` itself (APISIX's `init_dir` placeholder is `dir/`).
+        let start = format!("{dir}/\0");
+        let end = prefix_end(&format!("{dir}/"));
+        let counted = self
+            .bounded(c.get(
+                start.clone(),
+                Some(GetOptions::new().with_range(end.clone()).with_count_only()),
+            ))
+            .await?;
+        let revision = counted.header().map(|h| h.revision()).unwrap_or(0);
+        let total = usize::try_from(counted.count()).unwrap_or(0);
+        let wanted = page.saturating_mul(size);
+        let skip = (page - 1).saturating_mul(size);
+        if skip >= total {
+            return Ok((total, Vec::new()));
+        }
+        let mut opts = GetOptions::new()
+            .with_range(end)
+            .with_sort(SortTarget::Create, SortOrder::Ascend)
+            .with_limit(i64::try_from(wanted).unwrap_or(i64::MAX));
+        if revision > 0 {
+            opts = opts.with_revision(revision);
+        }
+        let resp = self.bounded(c.get(start, Some(opts))).await?;
+        let items = resp
+            .kvs()
+            .iter()
+            .skip(skip)
+            .filter_map(|kv| {
+                let key = std::str::from_utf8(kv.key()).ok()?;
+                let value = serde_json::from_slice(kv.value()).ok()?;
+                Some(StoredItem {
+                    key: key.to_string(),
+                    value,
+                    create_revision: kv.create_revision(),
+                    mod_revision: kv.mod_revision(),
+                })
+            })
+            .collect();
+        Ok((total, items))
     }
 
     /// Write `value` at `key`, attached to `lease` when given. Returns whether

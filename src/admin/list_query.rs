@@ -87,6 +87,16 @@ impl ListQuery {
         Ok(q)
     }
 
+    /// `(page, page_size)` when the query asks for a page and filters
+    /// nothing, so etcd can serve the page directly.
+    pub fn plain_page(&self) -> Option<(usize, usize)> {
+        let unfiltered = self.name.is_none()
+            && self.label.is_none()
+            && self.uri.is_none()
+            && self.fields.is_empty();
+        self.page.filter(|_| unfiltered)
+    }
+
     fn matches(&self, v: &Value) -> bool {
         if let Some(re) = &self.name {
             match v.get("name").and_then(Value::as_str) {
