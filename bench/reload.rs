@@ -140,6 +140,27 @@ fn get_status(port: u16, path: &str) -> Option<u16> {
 /// The admin key of the benchmarked gateway.
 const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef";
 
+/// `GET /apisix/admin{path}`; the response status and body size.
+fn admin_get(port: u16, path: &str) -> Result<(u16, usize), String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET /apisix/admin{path} HTTP/1.1\r\nHost: bench\r\nX-API-KEY: {ADMIN_KEY}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&resp);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| "bad admin answer".to_string())?;
+    Ok((code, resp.len()))
+}
+
 /// `PUT /apisix/admin{path}` with `body`; the response status.
 fn admin_put(port: u16, path: &str, body: &str) -> Result<u16, String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
@@ -364,6 +385,27 @@ fn end_to_end(n: usize, writes: usize) -> Result<(), String> {
             &format!("  of which after the Admin API answered ({loaded} routes)"),
             std::mem::take(&mut after_write),
         );
+
+        // Listing: a plain page (etcd sorts and limits) and a filtered page
+        // (the whole directory is read and filtered).
+        for (label, path) in [
+            ("plain page", "/routes?page=1&page_size=10"),
+            ("filtered page", "/routes?page=1&page_size=10&uri=svc1"),
+        ] {
+            let mut times = Vec::new();
+            for _ in 0..10 {
+                let t = Instant::now();
+                let (code, _) = admin_get(admin, path)?;
+                if code != 200 {
+                    return Err(format!("GET {path} answered {code}"));
+                }
+                times.push(t.elapsed());
+            }
+            summary(
+                &format!("Admin API GET {label} ({path}) with {loaded} routes"),
+                times,
+            );
+        }
     }
     Ok(())
 }
