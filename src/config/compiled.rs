@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use http::Method;
 
+use crate::plugin::set::PluginSet;
 use super::resource::{from_value, ResourceId, RouteConf, ServiceConf, TimeoutConf};
 use crate::expr::{Expr, IpSet};
 use crate::upstream::Upstream;
@@ -111,8 +112,8 @@ pub struct Route {
     pub service_id: Option<ResourceId>,
     /// Referenced plugin config (used by the plugin runtime).
     pub plugin_config_id: Option<ResourceId>,
-    /// Raw plugin configurations (compiled by the plugin runtime).
-    pub plugins: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The route's plugins, instantiated.
+    pub plugins: Arc<PluginSet>,
     /// Route-level timeout override.
     pub timeout: Option<Timeouts>,
     /// Websocket upgrades allowed (None: inherit from the service).
@@ -130,10 +131,26 @@ pub struct Service {
     pub upstream: Option<Arc<Upstream>>,
     /// Referenced upstream.
     pub upstream_id: Option<ResourceId>,
-    /// Raw plugin configurations (compiled by the plugin runtime).
-    pub plugins: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The service's plugins, instantiated.
+    pub plugins: Arc<PluginSet>,
     /// Websocket upgrades allowed for its routes.
     pub enable_websocket: Option<bool>,
+}
+
+/// Instantiate a `plugins` object (empty when absent).
+fn plugin_set(
+    map: Option<&serde_json::Map<String, serde_json::Value>>,
+    kind: &str,
+    id: &str,
+) -> Result<Arc<PluginSet>, String> {
+    match map {
+        Some(m) if !m.is_empty() => Ok(Arc::new(PluginSet::build(
+            m,
+            &format!("{kind} {id}"),
+            false,
+        )?)),
+        _ => Ok(Arc::default()),
+    }
 }
 
 /// Check a host pattern against APISIX's `host_def` and lower-case it.
@@ -251,6 +268,7 @@ impl Route {
             )),
             None => None,
         };
+        let plugins = plugin_set(conf.plugins.as_ref(), "route", &meta.id)?;
         Ok(Route {
             meta,
             uris: uris.into(),
@@ -264,7 +282,7 @@ impl Route {
             upstream_id: conf.upstream_id,
             service_id: conf.service_id,
             plugin_config_id: conf.plugin_config_id,
-            plugins: conf.plugins,
+            plugins,
             timeout: conf.timeout.as_ref().map(Timeouts::from_conf),
             enable_websocket: conf.enable_websocket,
         })
@@ -297,12 +315,13 @@ impl Service {
             )),
             None => None,
         };
+        let plugins = plugin_set(conf.plugins.as_ref(), "service", &meta.id)?;
         Ok(Service {
             meta,
             hosts: hosts.into(),
             upstream,
             upstream_id: conf.upstream_id,
-            plugins: conf.plugins,
+            plugins,
             enable_websocket: conf.enable_websocket,
         })
     }

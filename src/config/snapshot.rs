@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 
 use super::compiled::{Route, Service};
 use super::store::{OtherKinds, TypedMaps};
+use crate::plugin::holders::PluginHolders;
 use crate::router::{RouteSpec, Router};
 use crate::upstream::Upstream;
 
@@ -27,6 +28,8 @@ pub struct Snapshot {
     pub others: Arc<OtherKinds>,
     /// The host + URI index over enabled routes.
     pub router: Arc<Router<Route>>,
+    /// Global rules, plugin configs, consumer groups and consumers, instantiated.
+    pub plugins: Arc<PluginHolders>,
 }
 
 impl Snapshot {
@@ -60,6 +63,12 @@ impl Snapshot {
             }
             _ => full_router(&maps, previous),
         };
+        // Plugin holders change only with the "other" kinds (copy-on-write:
+        // the same Arc means nothing changed).
+        let plugins = match previous {
+            Some(p) if Arc::ptr_eq(&p.others, &maps.others) => p.plugins.clone(),
+            _ => Arc::new(PluginHolders::build(&maps.others)),
+        };
         Snapshot {
             revision,
             routes: maps.routes,
@@ -67,6 +76,7 @@ impl Snapshot {
             upstreams: maps.upstreams,
             others: maps.others,
             router,
+            plugins,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod completion;
 pub mod forward;
 pub mod headers;
 pub mod path;
+pub mod plugins;
 pub mod request_vars;
 pub mod websocket;
 
@@ -49,41 +50,67 @@ impl Proxy {
     /// Serve one request.
     pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
         let snap = self.shared.load();
-        let mut route_id = None;
-        let result = self
-            .route_and_forward(&snap, req, conn, &mut route_id)
-            .await;
-        match result {
-            Ok(resp) => resp,
-            Err(e) => {
-                e.log(route_id.as_deref());
-                e.into_response()
-            }
-        }
-    }
-
-    async fn route_and_forward(
-        &self,
-        snap: &Snapshot,
-        req: Request<Incoming>,
-        conn: ConnInfo,
-        route_id: &mut Option<Arc<str>>,
-    ) -> Result<Response<ProxyBody>, ProxyError> {
         let norm_path = path::normalize(req.uri().path());
         let host = request_host(&req);
-        let vars = RequestVars::new(&req, &norm_path, host.as_deref(), conn);
-        let matched = snap
-            .router
-            .find(host.as_deref(), &norm_path, |route: &Route, _params| {
-                route_accepts(route, &req, &vars, conn)
-            });
-        let Some(matched) = matched else {
-            return Err(ProxyError::RouteNotFound);
+        let route = {
+            let vars = RequestVars::new(&req, &norm_path, host.as_deref(), conn);
+            snap.router
+                .find(host.as_deref(), &norm_path, |route: &Route, _params| {
+                    route_accepts(route, &req, &vars, conn)
+                })
+                .map(|m| m.route.clone())
         };
-        let route: Arc<Route> = matched.route.clone();
-        *route_id = Some(route.meta.id.clone());
-        let upstream = resolve_upstream(snap, &route)?;
-        let hash_key = hash_key(&upstream, &vars, &req, conn);
+        let chain = route
+            .as_deref()
+            .map(|r| plugins::route_chain(&snap, r))
+            .unwrap_or_default();
+        if chain.is_empty() && snap.plugins.global.is_empty() {
+            // No plugin anywhere: the direct path.
+            let route_id = route.as_ref().map(|r| r.meta.id.clone());
+            let result = match route {
+                Some(route) => self.forward_route(&snap, &route, req, conn, host).await,
+                None => Err(ProxyError::RouteNotFound),
+            };
+            return result.unwrap_or_else(|e| {
+                e.log(route_id.as_deref());
+                e.into_response()
+            });
+        }
+        let norm_path = norm_path.into_owned();
+        plugins::serve(self, snap, route, chain, req, norm_path, host, conn).await
+    }
+
+    /// Forward a matched request to its route's upstream (or websocket).
+    async fn forward_route(
+        &self,
+        snap: &Snapshot,
+        route: &Route,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+        host: Option<String>,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let upstream = resolve_upstream(snap, route)?;
+        self.forward_to(snap, route, &upstream, req, conn, host.as_deref())
+            .await
+    }
+
+    /// Forward to `upstream`, upgrading to a websocket when asked and allowed.
+    async fn forward_to(
+        &self,
+        snap: &Snapshot,
+        route: &Route,
+        upstream: &Arc<Upstream>,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+        host: Option<&str>,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let hash_key = if upstream.hash_key.is_some() {
+            let norm_path = path::normalize(req.uri().path());
+            let vars = RequestVars::new(&req, &norm_path, host, conn);
+            hash_key(upstream, &vars, req.headers(), conn)
+        } else {
+            None
+        };
         let timeouts = route
             .timeout
             .or(upstream.timeouts)
@@ -92,14 +119,13 @@ impl Proxy {
         let websocket_allowed = || {
             route
                 .enable_websocket
-                .or_else(|| snap.service_of(&route).and_then(|s| s.enable_websocket))
+                .or_else(|| snap.service_of(route).and_then(|s| s.enable_websocket))
                 .unwrap_or(false)
         };
         if websocket::is_upgrade_request(&req) && websocket_allowed() {
-            return websocket::proxy(&upstream, req, conn, host.as_deref(), timeouts, hash_key)
-                .await;
+            return websocket::proxy(upstream, req, conn, host, timeouts, hash_key).await;
         }
-        self.forward_http(&upstream, req, conn, host.as_deref(), timeouts, hash_key)
+        self.forward_http(upstream, req, conn, host, timeouts, hash_key)
             .await
     }
 
@@ -224,7 +250,7 @@ fn route_accepts(
 }
 
 /// The upstream a route uses: inline, by id, or through its service.
-fn resolve_upstream(snap: &Snapshot, route: &Route) -> Result<Arc<Upstream>, ProxyError> {
+pub(crate) fn resolve_upstream(snap: &Snapshot, route: &Route) -> Result<Arc<Upstream>, ProxyError> {
     if let Some(u) = &route.upstream {
         return Ok(u.clone());
     }
@@ -262,17 +288,15 @@ fn resolve_upstream(snap: &Snapshot, route: &Route) -> Result<Arc<Upstream>, Pro
 fn hash_key(
     up: &Upstream,
     vars: &RequestVars<'_>,
-    req: &Request<Incoming>,
+    headers: &http::HeaderMap,
     conn: ConnInfo,
 ) -> Option<Vec<u8>> {
     use crate::expr::VarLookup;
     let spec = up.hash_key.as_ref()?;
     let key: Option<Vec<u8>> = match spec {
         HashKey::Var(v) => vars.get(v).map(|s| s.as_bytes().to_vec()),
-        HashKey::Header(h) => req.headers().get(h).map(|v| v.as_bytes().to_vec()),
-        HashKey::Cookie(name) => {
-            request_vars::cookie(req.headers(), name).map(|c| c.as_bytes().to_vec())
-        }
+        HashKey::Header(h) => headers.get(h).map(|v| v.as_bytes().to_vec()),
+        HashKey::Cookie(name) => request_vars::cookie(headers, name).map(|c| c.as_bytes().to_vec()),
         HashKey::Consumer => None,
         HashKey::Combination(list) => {
             let mut out = Vec::new();

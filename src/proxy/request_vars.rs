@@ -39,6 +39,24 @@ impl<'a> RequestVars<'a> {
         }
     }
 
+    /// Variables of a request head (what plugins hold while they run).
+    pub fn from_parts(
+        parts: &'a http::request::Parts,
+        path: &'a str,
+        host: Option<&'a str>,
+        conn: ConnInfo,
+    ) -> RequestVars<'a> {
+        RequestVars {
+            method: &parts.method,
+            uri: &parts.uri,
+            version: parts.version,
+            headers: &parts.headers,
+            path,
+            host,
+            conn,
+        }
+    }
+
     fn header(&self, name: &str) -> Option<Cow<'a, str>> {
         self.headers
             .get(name)

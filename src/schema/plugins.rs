@@ -5,7 +5,7 @@
 //! silently skipped (a route with an auth plugin strait cannot run must not
 //! serve unauthenticated).
 //!
-//! The list is filled by the plugin runtime as plugins are implemented.
+//! The plugins themselves live in `crate::plugin`; this is their schema side.
 
 use std::sync::OnceLock;
 
@@ -15,20 +15,8 @@ use super::resources;
 use super::validator::Schema;
 use crate::config::resource::ResourceKind;
 
-/// The schemas of one plugin.
-#[derive(Debug)]
-pub struct PluginSchemas {
-    /// APISIX's name (`key-auth`).
-    pub name: &'static str,
-    /// Default priority (higher runs first).
-    pub priority: i64,
-    /// Configuration on routes, services, plugin configs, global rules.
-    pub schema: Schema,
-    /// Configuration on consumers and credentials (auth plugins).
-    pub consumer_schema: Option<Schema>,
-    /// `plugin_metadata/{name}`.
-    pub metadata_schema: Option<Schema>,
-}
+/// The schemas of one plugin: the registry's entry.
+pub use crate::plugin::registry::Registered as PluginSchemas;
 
 impl PluginSchemas {
     /// The configuration schema as served by `GET /plugins/{name}`: with the
@@ -42,7 +30,7 @@ impl PluginSchemas {
     /// The entry of `GET /plugins?all=true`: priority and every schema.
     pub fn summary(&self) -> Value {
         let mut m = Map::new();
-        m.insert("priority".into(), Value::from(self.priority));
+        m.insert("priority".into(), Value::from(self.factory.priority()));
         if let Some(d) = self.document() {
             m.insert("schema".into(), d);
         }
@@ -67,19 +55,14 @@ impl PluginSchemas {
     }
 }
 
-fn registry() -> &'static [PluginSchemas] {
-    static REGISTRY: OnceLock<Vec<PluginSchemas>> = OnceLock::new();
-    REGISTRY.get_or_init(Vec::new)
-}
-
 /// The schemas of plugin `name`, if strait implements it.
 pub fn plugin(name: &str) -> Option<&'static PluginSchemas> {
-    registry().iter().find(|p| p.name == name)
+    crate::plugin::registry::get(name)
 }
 
 /// Names of every implemented plugin.
 pub fn plugin_names() -> impl Iterator<Item = &'static str> {
-    registry().iter().map(|p| p.name)
+    crate::plugin::registry::all().map(|r| r.factory.name())
 }
 
 fn meta_schema() -> Option<&'static Schema> {

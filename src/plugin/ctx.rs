@@ -1,0 +1,155 @@
+//! What a plugin phase sees of a request: its head (which rewriting plugins
+//! change), the connection, the matched route and service, the consumer once
+//! an auth plugin found one, and what plugins leave for later phases
+//! (response headers, variables, an upstream override).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderName, HeaderValue};
+
+use super::consumers::Consumer;
+use crate::config::Snapshot;
+use crate::expr::{VarLookup, VarName};
+use crate::proxy::request_vars::RequestVars;
+use crate::proxy::ConnInfo;
+use crate::upstream::Upstream;
+
+/// The variable holding a `Host` override for the upstream request.
+pub const UPSTREAM_HOST_VAR: &str = "upstream_host";
+
+/// The per-request state shared by every phase.
+pub struct Ctx {
+    /// The request head; plugins may change method, URI and headers.
+    pub req: http::request::Parts,
+    /// The normalized request path (the `uri` variable).
+    pub path: String,
+    /// The request host without port.
+    pub host: Option<String>,
+    /// Client and local addresses.
+    pub conn: ConnInfo,
+    /// The snapshot this request pinned.
+    pub snapshot: Arc<Snapshot>,
+    /// The matched route's id (`None` for unmatched requests in global rules).
+    pub route_id: Option<Arc<str>>,
+    /// The matched route's service id.
+    pub service_id: Option<Arc<str>>,
+    /// The consumer an auth plugin identified.
+    pub consumer: Option<Arc<Consumer>>,
+    /// Headers added to whatever response the client gets.
+    pub response_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Variables set by plugins (`request_id`, …).
+    pub vars: Vec<(String, String)>,
+    /// An upstream chosen by a plugin (`traffic-split`) instead of the route's.
+    pub upstream_override: Option<Arc<Upstream>>,
+    /// When the request arrived.
+    pub started: Instant,
+    /// The status sent to the client (known from the header phase on).
+    pub status: u16,
+    /// Response body bytes sent (known in the log phase).
+    pub bytes_sent: u64,
+    /// The upstream node that answered (`ip:port`), if any.
+    pub upstream_addr: Option<String>,
+    /// When the upstream's response head arrived.
+    pub upstream_latency: Option<std::time::Duration>,
+}
+
+impl Ctx {
+    /// A context for `req` on `conn`, pinned to `snapshot`.
+    pub fn new(
+        req: http::request::Parts,
+        path: String,
+        host: Option<String>,
+        conn: ConnInfo,
+        snapshot: Arc<Snapshot>,
+    ) -> Ctx {
+        Ctx {
+            req,
+            path,
+            host,
+            conn,
+            snapshot,
+            route_id: None,
+            service_id: None,
+            consumer: None,
+            response_headers: Vec::new(),
+            vars: Vec::new(),
+            upstream_override: None,
+            started: Instant::now(),
+            status: 0,
+            bytes_sent: 0,
+            upstream_addr: None,
+            upstream_latency: None,
+        }
+    }
+
+    /// Set a plugin variable (replacing an earlier value).
+    pub fn set_var(&mut self, name: &str, value: String) {
+        match self.vars.iter_mut().find(|(k, _)| k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.vars.push((name.to_string(), value)),
+        }
+    }
+
+    /// A request header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.req.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `Host` a plugin asked to send upstream (`proxy-rewrite`'s `host`), if any.
+    pub fn req_host_override(&self) -> Option<http::HeaderValue> {
+        self.vars
+            .iter()
+            .find(|(k, _)| k == UPSTREAM_HOST_VAR)
+            .and_then(|(_, v)| http::HeaderValue::from_str(v).ok())
+    }
+
+    /// The consumer's name, if one was identified.
+    pub fn consumer_name(&self) -> Option<&str> {
+        self.consumer.as_deref().map(|c| c.username.as_ref())
+    }
+
+    fn request_vars(&self) -> RequestVars<'_> {
+        RequestVars::from_parts(&self.req, &self.path, self.host.as_deref(), self.conn)
+    }
+}
+
+impl VarLookup for Ctx {
+    fn get(&self, var: &VarName) -> Option<Cow<'_, str>> {
+        if let VarName::Other(name) = var {
+            let found = match name.as_ref() {
+                "route_id" => self.route_id.as_deref().map(Cow::Borrowed),
+                "service_id" => self.service_id.as_deref().map(Cow::Borrowed),
+                "consumer_name" => self.consumer_name().map(Cow::Borrowed),
+                "consumer_group_id" => self
+                    .consumer
+                    .as_deref()
+                    .and_then(|c| c.group_id.as_deref())
+                    .map(Cow::Borrowed),
+                "status" if self.status != 0 => Some(Cow::Owned(self.status.to_string())),
+                other => self
+                    .vars
+                    .iter()
+                    .find(|(k, _)| k == other)
+                    .map(|(_, v)| Cow::Borrowed(v.as_str())),
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        match self.request_vars().get(var) {
+            Some(Cow::Owned(s)) => Some(Cow::Owned(s)),
+            Some(Cow::Borrowed(s)) => Some(Cow::Owned(s.to_string())),
+            None => None,
+        }
+    }
+
+    fn get_all(&self, var: &VarName) -> Vec<Cow<'_, str>> {
+        self.request_vars()
+            .get_all(var)
+            .into_iter()
+            .map(|c| Cow::Owned(c.into_owned()))
+            .collect()
+    }
+}

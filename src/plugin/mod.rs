@@ -1,0 +1,156 @@
+//! The plugin runtime (ARCHITECTURE §3): a [`PluginFactory`] validates a
+//! plugin's configuration once and builds a [`Plugin`] instance when a
+//! snapshot is built; instances expose phase methods, each a no-op by default,
+//! that return [`Step::Continue`] or end the request with a response.
+//!
+//! - [`registry`]: the built-in factories, by name.
+//! - [`set`]: a resource's configured plugins (`_meta` applied), sorted.
+//! - [`ctx`]: what a phase sees of the request.
+//! - [`chain`]: merging the sets that apply to a request and running phases.
+//! - [`consumers`]: consumers and the credential index auth plugins use.
+
+pub mod body;
+pub mod builtin;
+pub mod chain;
+pub mod consumers;
+pub mod holders;
+pub mod ctx;
+pub mod registry;
+pub mod set;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use serde_json::Value;
+
+pub use ctx::Ctx;
+
+/// A boxed future for the asynchronous part of a phase.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A response a plugin answers with instead of the upstream's.
+#[derive(Debug, Clone)]
+pub struct PluginResponse {
+    /// Status code.
+    pub status: StatusCode,
+    /// Headers to send.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl PluginResponse {
+    /// A response with a JSON body `{"message": msg}` (APISIX's auth errors).
+    pub fn message(status: StatusCode, msg: &str) -> PluginResponse {
+        PluginResponse::json(status, &serde_json::json!({ "message": msg }))
+    }
+
+    /// A response with a JSON body.
+    pub fn json(status: StatusCode, body: &Value) -> PluginResponse {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        PluginResponse {
+            status,
+            headers,
+            body: Bytes::from(format!("{body}\n")),
+        }
+    }
+
+    /// A response with a plain body (or none).
+    pub fn text(status: StatusCode, body: impl Into<Bytes>) -> PluginResponse {
+        PluginResponse {
+            status,
+            headers: HeaderMap::new(),
+            body: body.into(),
+        }
+    }
+}
+
+/// What an asynchronous step decided, applied like a synchronous one.
+#[derive(Debug, Default)]
+pub struct Decided {
+    /// End the request with this response.
+    pub respond: Option<PluginResponse>,
+    /// Headers to add to whatever response the client gets.
+    pub response_headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// The outcome of a phase.
+pub enum Step {
+    /// Go on with the next plugin.
+    Continue,
+    /// End the request with this response.
+    Respond(PluginResponse),
+    /// Finish asynchronously (a Redis round trip); never used on the hot path
+    /// of a plugin that can decide synchronously.
+    Wait(BoxFuture<Decided>),
+}
+
+/// A configured plugin, built once per snapshot; phases run per request.
+pub trait Plugin: Send + Sync + 'static {
+    /// Before authentication (APISIX runs auth plugins here too).
+    fn rewrite(&self, _ctx: &mut Ctx) -> Step {
+        Step::Continue
+    }
+    /// After the consumer is known.
+    fn access(&self, _ctx: &mut Ctx) -> Step {
+        Step::Continue
+    }
+    /// Just before the request goes upstream.
+    fn before_proxy(&self, _ctx: &mut Ctx) -> Step {
+        Step::Continue
+    }
+    /// Change the response head (status, headers).
+    fn header_filter(&self, _ctx: &mut Ctx, _resp: &mut http::response::Parts) {}
+    /// Change one chunk of the response body; `eof` on the last call.
+    fn body_filter(&self, _ctx: &mut Ctx, _chunk: &mut Bytes, _eof: bool) {}
+    /// Whether [`Plugin::body_filter`] does anything (the body is only
+    /// wrapped when some plugin needs it).
+    fn filters_body(&self) -> bool {
+        false
+    }
+    /// After the response was sent (or the client went away).
+    fn log(&self, _ctx: &Ctx) {}
+}
+
+/// What a factory needs at build time besides the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct BuildEnv {
+    /// The plugin's metadata (`/plugin_metadata/{name}`), if any.
+    pub metadata: Option<Arc<Value>>,
+    /// `plugin_attr.{name}` from config.yaml, if any.
+    pub attr: Option<Value>,
+    /// Which resource holds this configuration (`route 1`), for logs and keys.
+    pub holder: String,
+}
+
+/// A plugin kind: its identity, schemas and how to build an instance.
+pub trait PluginFactory: Send + Sync + 'static {
+    /// APISIX's name (`key-auth`).
+    fn name(&self) -> &'static str;
+    /// Default priority: higher runs first within a phase.
+    fn priority(&self) -> i64;
+    /// JSON schema of the configuration on routes, services, ….
+    fn schema(&self) -> Value;
+    /// JSON schema of the configuration on consumers/credentials (auth plugins).
+    fn consumer_schema(&self) -> Option<Value> {
+        None
+    }
+    /// JSON schema of `/plugin_metadata/{name}`.
+    fn metadata_schema(&self) -> Option<Value> {
+        None
+    }
+    /// For auth plugins: the credential a consumer configuration is found by
+    /// (`key-auth` → its `key`).
+    fn consumer_key(&self, _consumer_conf: &Value) -> Option<String> {
+        None
+    }
+    /// Build an instance from a configuration that passed the schema (defaults filled).
+    fn build(&self, conf: &Value, env: &BuildEnv) -> Result<Arc<dyn Plugin>, String>;
+}

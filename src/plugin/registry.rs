@@ -1,0 +1,76 @@
+//! The built-in plugin factories by name, with their compiled schemas. The
+//! Admin API and the data plane both validate plugin configurations here,
+//! and snapshot builds instantiate plugins through it.
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use super::PluginFactory;
+use crate::schema::validator::Schema;
+
+/// A factory with its schemas compiled once.
+pub struct Registered {
+    /// The factory.
+    pub factory: Box<dyn PluginFactory>,
+    /// Its configuration schema.
+    pub schema: Schema,
+    /// Its consumer schema (auth plugins).
+    pub consumer_schema: Option<Schema>,
+    /// Its metadata schema.
+    pub metadata_schema: Option<Schema>,
+}
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Registered({})", self.factory.name())
+    }
+}
+
+fn compile(name: &str, what: &str, doc: &Value) -> Option<Schema> {
+    match Schema::compile(doc) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            // Tested for every built-in plugin; a failure leaves the plugin out (fail closed).
+            tracing::error!(plugin = name, "{what} schema does not compile: {e}");
+            None
+        }
+    }
+}
+
+fn registry() -> &'static [Registered] {
+    static REGISTRY: OnceLock<Vec<Registered>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        super::builtin::factories()
+            .into_iter()
+            .filter_map(|factory| {
+                let name = factory.name();
+                let schema = compile(name, "configuration", &factory.schema())?;
+                let consumer_schema = match factory.consumer_schema() {
+                    Some(d) => Some(compile(name, "consumer", &d)?),
+                    None => None,
+                };
+                let metadata_schema = match factory.metadata_schema() {
+                    Some(d) => Some(compile(name, "metadata", &d)?),
+                    None => None,
+                };
+                Some(Registered {
+                    factory,
+                    schema,
+                    consumer_schema,
+                    metadata_schema,
+                })
+            })
+            .collect()
+    })
+}
+
+/// The plugin called `name`, if strait implements it.
+pub fn get(name: &str) -> Option<&'static Registered> {
+    registry().iter().find(|r| r.factory.name() == name)
+}
+
+/// Every implemented plugin.
+pub fn all() -> impl Iterator<Item = &'static Registered> {
+    registry().iter()
+}
