@@ -11,3 +11,4 @@
 mod common;
 mod admin;
 mod data_plane;
+mod plugins;

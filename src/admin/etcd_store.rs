@@ -127,6 +127,15 @@ impl EtcdStore {
     /// page by page at one revision. Deeper keys (a consumer's credentials),
     /// the directory placeholder and values that are not JSON are left out.
     pub async fn list(&self, dir: &str) -> Result<Vec<StoredItem>, StoreError> {
+        self.list_under(dir, false).await
+    }
+
+    /// Every item under `dir` at any depth (consumers with their credentials).
+    pub async fn list_all_depths(&self, dir: &str) -> Result<Vec<StoredItem>, StoreError> {
+        self.list_under(dir, true).await
+    }
+
+    async fn list_under(&self, dir: &str, deep: bool) -> Result<Vec<StoredItem>, StoreError> {
         let mut c = self.client().await?;
         let start = format!("{dir}/");
         let end = prefix_end(&start);
@@ -149,7 +158,7 @@ impl EtcdStore {
                     continue;
                 };
                 let id = &key[start.len()..];
-                if id.is_empty() || id.contains('/') {
+                if id.is_empty() || (!deep && id.contains('/')) {
                     continue;
                 }
                 match serde_json::from_slice(kv.value()) {

@@ -5,6 +5,7 @@
 //! through their watch.
 
 pub mod auth;
+pub mod consumer_keys;
 pub mod error;
 pub mod etcd_store;
 pub mod item_rules;

@@ -204,6 +204,9 @@ async fn write(
     compare_and_swap: bool,
 ) -> Result<Answer, AdminError> {
     references::check_targets_exist(&api.store, t.kind, &value).await?;
+    if matches!(t.kind, ResourceKind::Consumer | ResourceKind::Credential) {
+        super::consumer_keys::check_unique(&api.store, key, &value).await?;
+    }
     if let Some(user) = &t.username {
         check_username(user)?;
         let consumer = format!("{}/consumers/{user}", api.store.prefix());

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use http::Method;
 
-use crate::plugin::set::PluginSet;
 use super::resource::{from_value, ResourceId, RouteConf, ServiceConf, TimeoutConf};
 use crate::expr::{Expr, IpSet};
+use crate::plugin::set::PluginSet;
 use crate::upstream::Upstream;
 
 /// Identity of one stored item version: which key and which etcd revisions.

@@ -39,7 +39,9 @@ fn sets(others: &OtherKinds, kind: ResourceKind) -> HashMap<Arc<str>, Arc<Plugin
             Ok(s) => {
                 out.insert(id.clone(), Arc::new(s));
             }
-            Err(e) => tracing::error!(kind = kind.singular(), %id, "plugins not built, item skipped: {e}"),
+            Err(e) => {
+                tracing::error!(kind = kind.singular(), %id, "plugins not built, item skipped: {e}")
+            }
         }
     }
     out

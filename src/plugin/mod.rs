@@ -13,8 +13,8 @@ pub mod body;
 pub mod builtin;
 pub mod chain;
 pub mod consumers;
-pub mod holders;
 pub mod ctx;
+pub mod holders;
 pub mod registry;
 pub mod set;
 

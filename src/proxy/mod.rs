@@ -250,7 +250,10 @@ fn route_accepts(
 }
 
 /// The upstream a route uses: inline, by id, or through its service.
-pub(crate) fn resolve_upstream(snap: &Snapshot, route: &Route) -> Result<Arc<Upstream>, ProxyError> {
+pub(crate) fn resolve_upstream(
+    snap: &Snapshot,
+    route: &Route,
+) -> Result<Arc<Upstream>, ProxyError> {
     if let Some(u) = &route.upstream {
         return Ok(u.clone());
     }

@@ -154,14 +154,24 @@ pub async fn serve(
         }
         if phase == Phase::Access && answer.is_none() && route.is_none() {
             // Global rules ran for an unmatched request: APISIX's 404.
-            return finish(ProxyError::RouteNotFound.into_response(), ctx, global, chain);
+            return finish(
+                ProxyError::RouteNotFound.into_response(),
+                ctx,
+                global,
+                chain,
+            );
         }
     }
     if let Some(r) = answer {
         return finish(plugin_response(r), ctx, global, chain);
     }
     let Some(route) = route else {
-        return finish(ProxyError::RouteNotFound.into_response(), ctx, global, chain);
+        return finish(
+            ProxyError::RouteNotFound.into_response(),
+            ctx,
+            global,
+            chain,
+        );
     };
 
     // upstream

@@ -121,7 +121,7 @@ async fn items_naming_an_unimplemented_plugin_are_not_served() {
     let nodes = json!({ up.addr(): 1 });
     etcd.put(
         "/apisix/routes/guarded",
-        &json!({"uri": "/hello", "plugins": {"key-auth": {}}, "upstream": {"nodes": nodes}})
+        &json!({"uri": "/hello", "plugins": {"ext-plugin-pre-req": {}}, "upstream": {"nodes": nodes}})
             .to_string(),
     )
     .await;
@@ -148,7 +148,7 @@ async fn items_naming_an_unimplemented_plugin_are_not_served() {
     );
     gw_assert!(
         gw,
-        gw.log().contains("unknown plugin [key-auth]"),
+        gw.log().contains("unknown plugin [ext-plugin-pre-req]"),
         "the skipped route is logged with the reason"
     );
 }

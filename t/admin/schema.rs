@@ -48,21 +48,42 @@ async fn schema_plugin_and_openapi_endpoints() {
     let r = admin.get("/routes").await;
     assert_eq!(body_json(&r)["total"], 0, "validation stores nothing");
 
-    // Plugins: none implemented yet.
+    // Plugins: the enabled built-in ones (no `plugins:` list in this config: all).
     let r = admin.get("/plugins/list").await;
     assert_status!(gw, r, 200, "GET /plugins/list");
-    assert_eq!(body_json(&r), json!([]));
+    let list = body_json(&r);
+    assert!(
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|n| n == "key-auth")),
+        "key-auth is listed: {list}"
+    );
     let r = admin.get("/plugins/key-auth").await;
+    assert_status!(gw, r, 200, "GET /plugins/key-auth");
+    let schema = body_json(&r);
+    assert_eq!(schema["properties"]["header"]["default"], "apikey");
+    assert!(
+        schema["properties"]["_meta"].is_object(),
+        "_meta is injected: {schema}"
+    );
+    assert_eq!(
+        schema["$comment"], "this is a mark for our injected plugin schema",
+        "APISIX's mark"
+    );
+    let r = admin.get("/plugins/key-auth?schema_type=consumer").await;
+    assert_eq!(body_json(&r)["required"], json!(["key"]));
+    let r = admin.get("/plugins/no-such-plugin").await;
     assert_error(
         &gw,
         &r,
         404,
         "plugin not found in subsystem http",
-        "GET /plugins/key-auth",
+        "GET /plugins/no-such-plugin",
     );
     let r = admin.get("/plugins?all=true").await;
     assert_status!(gw, r, 200, "GET /plugins?all=true");
-    assert_eq!(body_json(&r), json!({}));
+    let all = body_json(&r);
+    assert_eq!(all["key-auth"]["priority"], 2500);
+    assert_eq!(all["key-auth"]["type"], "auth");
     let r = admin.get("/plugins/key-auth?subsystem=udp").await;
     assert_error(
         &gw,

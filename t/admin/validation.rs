@@ -155,10 +155,15 @@ async fn invalid_writes_are_refused_with_apisix_messages() {
     let r = admin
         .put(
             "/routes/1",
-            json!({"uri": "/a", "plugins": {"key-auth": {}}, "upstream": upstream()}),
+            json!({"uri": "/a", "plugins": {"ext-plugin-pre-req": {}}, "upstream": upstream()}),
         )
         .await;
-    assert_bad_request(&gw, &r, "unknown plugin [key-auth]", "unknown plugin");
+    assert_bad_request(
+        &gw,
+        &r,
+        "unknown plugin [ext-plugin-pre-req]",
+        "unknown plugin",
+    );
 
     // Bodies: too large, not JSON, a repeated key.
     let big = format!(

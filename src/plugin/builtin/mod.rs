@@ -1,9 +1,12 @@
 //! The built-in plugins, one file each, named after the plugin
 //! (`key-auth` → `key_auth.rs`).
 
+mod key_auth;
+pub mod request_util;
+
 use super::PluginFactory;
 
 /// Every built-in plugin factory.
 pub fn factories() -> Vec<Box<dyn PluginFactory>> {
-    vec![]
+    vec![Box::new(key_auth::KeyAuthFactory)]
 }
