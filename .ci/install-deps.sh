@@ -11,6 +11,8 @@ command -v etcd    >/dev/null 2>&1 || missing+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 command -v protoc  >/dev/null 2>&1 || missing+=(protobuf-compiler)
 command -v curl    >/dev/null 2>&1 || missing+=(curl)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)   # limit-* policy: redis tests
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)          # promtool check metrics
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 

@@ -74,6 +74,7 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
         listeners.push(l);
     }
     let admin = admin_listener(&cfg, config_path).await?;
+    let metrics = metrics_listener(&cfg).await?;
     let status_addr = SocketAddr::new(cfg.apisix.status.ip, cfg.apisix.status.port);
     let status_listener = bind(status_addr).await?;
     tracing::info!(addr = %status_addr, "status API listening");
@@ -100,6 +101,20 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
             move |req, info| {
                 let api = api.clone();
                 async move { Ok::<_, Infallible>(api.handle(req, info).await) }
+            },
+        )));
+    }
+    if let Some((listener, uri)) = metrics {
+        let s = shared.clone();
+        let uri: Arc<str> = Arc::from(uri);
+        accept_tasks.push(tokio::spawn(accept_loop(
+            listener,
+            graceful.clone(),
+            shutdown_rx.clone(),
+            move |req, _info| {
+                let s = s.clone();
+                let uri = uri.clone();
+                async move { Ok::<_, Infallible>(metrics_response(&s, &uri, &req)) }
             },
         )));
     }
@@ -159,6 +174,64 @@ async fn admin_listener(
     let l = bind(addr).await?;
     tracing::info!(%addr, "Admin API listening on http://{addr}/apisix/admin");
     Ok(Some((l, api)))
+}
+
+/// The Prometheus export listener (`plugin_attr.prometheus`: `export_addr`
+/// default `127.0.0.1:9091`, `export_uri` default `/apisix/prometheus/metrics`),
+/// when the `prometheus` plugin is enabled and `enable_export_server` is not false.
+async fn metrics_listener(
+    cfg: &BootstrapConfig,
+) -> Result<Option<(TcpListener, String)>, StartError> {
+    let enabled = cfg
+        .plugins
+        .as_ref()
+        .is_none_or(|list| list.iter().any(|p| p == "prometheus"))
+        && crate::plugin::registry::get("prometheus").is_some();
+    let attr = cfg.plugin_attr.get("prometheus");
+    let get = |k: &str| attr.and_then(|a| a.get(k));
+    if !enabled || get("enable_export_server").and_then(serde_json::Value::as_bool) == Some(false) {
+        return Ok(None);
+    }
+    let ip = get("export_addr")
+        .and_then(|a| a.get("ip"))
+        .and_then(serde_json::Value::as_str)
+        .and_then(|ip| ip.parse().ok())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let port = get("export_addr")
+        .and_then(|a| a.get("port"))
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or(9091);
+    let uri = get("export_uri")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("/apisix/prometheus/metrics")
+        .to_string();
+    let addr = SocketAddr::new(ip, port);
+    let l = bind(addr).await?;
+    tracing::info!(%addr, "Prometheus metrics on http://{addr}{uri}");
+    Ok(Some((l, uri)))
+}
+
+/// Answer a scrape (or 404 for any other path).
+fn metrics_response(
+    shared: &SharedSnapshot,
+    uri: &str,
+    req: &hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<crate::body::ProxyBody> {
+    if req.uri().path() != uri || req.method() != http::Method::GET {
+        return crate::body::json_response(
+            http::StatusCode::NOT_FOUND,
+            &serde_json::json!({"error_msg": "not found"}),
+        );
+    }
+    let m = crate::metrics::global();
+    m.refresh(&shared.load());
+    let mut resp = hyper::Response::new(crate::body::full(m.render()));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
 }
 
 /// `conf/apisix.yaml` next to the bootstrap file.
@@ -277,6 +350,9 @@ struct ConnGuard(Arc<ConnTracker>);
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
+        crate::metrics::global()
+            .active_connections
+            .fetch_sub(1, Ordering::Relaxed);
         if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.closed.notify_waiters();
         }
@@ -285,6 +361,9 @@ impl Drop for ConnGuard {
 
 impl ConnTracker {
     fn open(self: &Arc<Self>) -> ConnGuard {
+        let m = crate::metrics::global();
+        m.accepted_connections.fetch_add(1, Ordering::Relaxed);
+        m.active_connections.fetch_add(1, Ordering::Relaxed);
         self.open.fetch_add(1, Ordering::AcqRel);
         ConnGuard(self.clone())
     }

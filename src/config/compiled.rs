@@ -114,6 +114,8 @@ pub struct Route {
     pub plugin_config_id: Option<ResourceId>,
     /// The route's plugins, instantiated.
     pub plugins: Arc<PluginSet>,
+    /// `name`, if set.
+    pub name: Option<String>,
     /// Route-level timeout override.
     pub timeout: Option<Timeouts>,
     /// Websocket upgrades allowed (None: inherit from the service).
@@ -133,6 +135,8 @@ pub struct Service {
     pub upstream_id: Option<ResourceId>,
     /// The service's plugins, instantiated.
     pub plugins: Arc<PluginSet>,
+    /// `name`, if set.
+    pub name: Option<String>,
     /// Websocket upgrades allowed for its routes.
     pub enable_websocket: Option<bool>,
 }
@@ -283,6 +287,7 @@ impl Route {
             service_id: conf.service_id,
             plugin_config_id: conf.plugin_config_id,
             plugins,
+            name: conf.name.clone(),
             timeout: conf.timeout.as_ref().map(Timeouts::from_conf),
             enable_websocket: conf.enable_websocket,
         })
@@ -322,6 +327,7 @@ impl Service {
             upstream,
             upstream_id: conf.upstream_id,
             plugins,
+            name: conf.name.clone(),
             enable_websocket: conf.enable_websocket,
         })
     }

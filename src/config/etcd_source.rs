@@ -134,6 +134,9 @@ impl EtcdSync {
             };
             // Whatever the cycle applied before it ended is served.
             self.publish_pending();
+            if result.is_err() {
+                crate::metrics::global().etcd_reachable.set(0);
+            }
             if let Err(e) = result {
                 tracing::warn!(
                     revision = self.store.revision(),
@@ -246,6 +249,7 @@ impl EtcdSync {
         )
         .await?;
         tracing::info!(prefix = %dir, from_revision = start, "watching etcd");
+        crate::metrics::global().etcd_reachable.set(1);
 
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut batch_started: Option<Instant> = None;
@@ -266,6 +270,7 @@ impl EtcdSync {
                     };
                     // The watch works: the next outage starts from the base delay.
                     backoff.reset();
+                    crate::metrics::global().etcd_reachable.set(1);
                     if resp.compact_revision() > 0 {
                         tracing::warn!(
                             compact_revision = resp.compact_revision(),

@@ -51,6 +51,14 @@ pub struct Ctx {
     pub bytes_sent: u64,
     /// The upstream node that answered (`ip:port`), if any.
     pub upstream_addr: Option<String>,
+    /// That node's host alone (the `node` metric label).
+    pub upstream_node: Option<String>,
+    /// The route's URI pattern (the `matched_uri` metric label).
+    pub matched_uri: Option<String>,
+    /// The route's host pattern (the `matched_host` metric label).
+    pub matched_host: Option<String>,
+    /// Request size received (request line, headers, declared body length).
+    pub bytes_received: u64,
     /// When the upstream's response head arrived.
     pub upstream_latency: Option<std::time::Duration>,
 }
@@ -80,6 +88,10 @@ impl Ctx {
             status: 0,
             bytes_sent: 0,
             upstream_addr: None,
+            upstream_node: None,
+            matched_uri: None,
+            matched_host: None,
+            bytes_received: 0,
             upstream_latency: None,
         }
     }

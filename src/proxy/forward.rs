@@ -65,6 +65,18 @@ pub struct ForwardRequest {
     pub timeouts: Timeouts,
 }
 
+/// Which node answered a proxied request and how long its response head
+/// took (attached to the response's extensions for the log phase).
+#[derive(Debug, Clone)]
+pub struct UpstreamAnswer {
+    /// The node's host (IP or name).
+    pub node: String,
+    /// `host:port`.
+    pub authority: String,
+    /// Time from the attempt's start to the response head.
+    pub latency: std::time::Duration,
+}
+
 /// Nodes already tried by this request (a bit set; upstreams rarely exceed 64 nodes).
 struct Tried {
     small: u64,
@@ -213,7 +225,13 @@ pub async fn forward(
                         &node.authority,
                     );
                 }
-                let (resp_parts, resp_body) = resp.into_parts();
+                let (mut resp_parts, resp_body) = resp.into_parts();
+                // For the log phase (metrics, loggers): who answered, how fast.
+                resp_parts.extensions.insert(UpstreamAnswer {
+                    node: node.host.clone(),
+                    authority: node.authority.clone(),
+                    latency: t0.elapsed(),
+                });
                 let body = CompletionBody::new(
                     IdleTimeoutBody::new(resp_body, timeouts.read),
                     Completion {

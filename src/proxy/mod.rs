@@ -49,6 +49,7 @@ pub struct Proxy {
 impl Proxy {
     /// Serve one request.
     pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+        crate::metrics::global().http_requests.inc();
         let snap = self.shared.load();
         let norm_path = path::normalize(req.uri().path());
         let host = request_host(&req);

@@ -74,6 +74,24 @@ fn consumer_chain(snap: &Snapshot, route: &Route, consumer: &Consumer) -> Chain 
     Chain::merge(&sets)
 }
 
+/// Bytes of the request as received: request line, headers, declared body.
+fn request_size(parts: &http::request::Parts) -> u64 {
+    let target = parts.uri.path_and_query().map_or(1, |pq| pq.as_str().len());
+    let line = parts.method.as_str().len() + target + 11;
+    let headers: usize = parts
+        .headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    let body = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    (line + headers + 2) as u64 + body
+}
+
 /// A plugin's answer as a response.
 fn plugin_response(r: PluginResponse) -> Response<ProxyBody> {
     let mut resp = Response::new(full(r.body));
@@ -91,6 +109,11 @@ fn finish(
     chain: Chain,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = resp.into_parts();
+    if let Some(a) = parts.extensions.get::<super::forward::UpstreamAnswer>() {
+        ctx.upstream_addr = Some(a.authority.clone());
+        ctx.upstream_node = Some(a.node.clone());
+        ctx.upstream_latency = Some(a.latency);
+    }
     for (k, v) in ctx.response_headers.drain(..) {
         parts.headers.append(k, v);
     }
@@ -119,10 +142,15 @@ pub async fn serve(
     conn: ConnInfo,
 ) -> Response<ProxyBody> {
     let (parts, body) = req.into_parts();
+    let received = request_size(&parts);
     let mut ctx = Box::new(Ctx::new(parts, path, host, conn, snap.clone()));
+    ctx.bytes_received = received;
     if let Some(r) = &route {
         ctx.route_id = Some(r.meta.id.clone());
         ctx.service_id = r.service_id.as_ref().map(|s| Arc::from(s.as_str()));
+        // The pattern the route was found by (its first, when it has several).
+        ctx.matched_uri = r.uris.first().cloned();
+        ctx.matched_host = r.hosts.first().cloned();
     }
     let global = snap.plugins.global.clone();
 

@@ -123,6 +123,8 @@ pub struct Gateway {
     pub status_port: u16,
     /// Admin API port (listening only with [`GatewayOpts::with_admin`]).
     pub admin_port: u16,
+    /// Prometheus export port (`plugin_attr.prometheus.export_addr`).
+    pub metrics_port: u16,
     log_path: PathBuf,
     exit: Option<ExitStatus>,
 }
@@ -138,6 +140,7 @@ impl Gateway {
         let proxy_port = free_port();
         let status_port = free_port();
         let admin_port = free_port();
+        let metrics_port = free_port();
         let snapshot = opts
             .snapshot_file
             .clone()
@@ -162,6 +165,7 @@ impl Gateway {
             "apisix:\n  node_listen:\n    - ip: 127.0.0.1\n      port: {proxy_port}\n  status:\n    ip: 127.0.0.1\n    port: {status_port}\n\
              nginx_config:\n  worker_processes: 2\n  error_log_level: info\n  worker_shutdown_timeout: {shutdown}\n\
              deployment:\n{role}  etcd:\n    host:\n      - \"{etcd}\"\n    prefix: {prefix}\n    timeout: {timeout}\n    resync_delay: 0.2\n\
+             plugin_attr:\n  prometheus:\n    export_addr:\n      ip: 127.0.0.1\n      port: {metrics_port}\n\
              strait:\n  data_dir: {data_dir}\n  snapshot_file: {snapshot}\n{extra}",
             shutdown = opts.shutdown_timeout,
             prefix = opts.prefix,
@@ -193,6 +197,7 @@ impl Gateway {
             proxy_port,
             status_port,
             admin_port,
+            metrics_port,
             log_path,
             exit: None,
         };
@@ -235,6 +240,14 @@ impl Gateway {
     /// `http://127.0.0.1:{status port}{path}`.
     pub fn status_url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.status_port)
+    }
+
+    /// `http://127.0.0.1:{metrics port}/apisix/prometheus/metrics`.
+    pub fn metrics_url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}/apisix/prometheus/metrics",
+            self.metrics_port
+        )
     }
 
     /// `http://127.0.0.1:{admin port}/apisix/admin{path}`.
