@@ -78,6 +78,13 @@ pub struct KeyLabel {
     pub key: String,
 }
 
+/// A single `name` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NameLabel {
+    /// The name.
+    pub name: String,
+}
+
 /// A single `state` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabel {
@@ -126,6 +133,9 @@ pub struct Metrics {
     pub node_info: Family<NodeInfoLabels, Gauge>,
     /// `apisix_upstream_status` (1 healthy, 0 not), refreshed at each scrape.
     pub upstream_status: Family<UpstreamLabels, Gauge>,
+    /// `apisix_batch_process_dropped_entries`: log entries a logger dropped
+    /// (queue full, or the sink kept failing).
+    pub batch_dropped: Family<NameLabel, Counter>,
     /// Open client connections (all listeners).
     pub active_connections: AtomicI64,
     /// Accepted client connections since start.
@@ -162,6 +172,7 @@ impl Metrics {
             connections: Family::default(),
             node_info: Family::default(),
             upstream_status: Family::default(),
+            batch_dropped: Family::default(),
             active_connections: AtomicI64::new(0),
             accepted_connections: AtomicI64::new(0),
         };
@@ -205,6 +216,11 @@ impl Metrics {
             "upstream_status",
             "Upstream status from health check",
             m.upstream_status.clone(),
+        );
+        registry.register(
+            "batch_process_dropped_entries",
+            "Log entries dropped by a logger plugin (queue full or sink failing)",
+            m.batch_dropped.clone(),
         );
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
@@ -275,7 +291,10 @@ impl Metrics {
 
 /// Counters whose APISIX name ends in `_total`; the others drop the suffix
 /// OpenMetrics adds to counter samples.
-const TOTAL_COUNTERS: [&str; 1] = ["apisix_http_requests"];
+const TOTAL_COUNTERS: [&str; 2] = [
+    "apisix_http_requests",
+    "apisix_batch_process_dropped_entries",
+];
 
 /// Convert prometheus-client's OpenMetrics text into the Prometheus text
 /// format APISIX serves: no `# EOF`/`# UNIT` lines, no `_created` samples,

@@ -61,6 +61,8 @@ pub struct Ctx {
     pub bytes_received: u64,
     /// When the upstream's response head arrived.
     pub upstream_latency: Option<std::time::Duration>,
+    /// Per-request data plugins keep for their later phases (typed slots).
+    pub extensions: http::Extensions,
 }
 
 impl Ctx {
@@ -93,6 +95,7 @@ impl Ctx {
             matched_host: None,
             bytes_received: 0,
             upstream_latency: None,
+            extensions: http::Extensions::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! Admin API (backed by a real etcd) to fake upstreams.
 
 mod key_auth;
+mod loggers;
 mod prometheus;
 
 use std::time::Duration;
