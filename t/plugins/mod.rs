@@ -5,6 +5,7 @@
 mod key_auth;
 mod loggers;
 mod prometheus;
+mod runtime;
 
 use std::time::Duration;
 

@@ -1,0 +1,155 @@
+//! The plugin runtime through a real gateway: global rules also run for
+//! unmatched requests, `_meta` (`filter`, `disable`, `error_response`), and
+//! merge precedence Consumer > Consumer Group > Route > Plugin Config >
+//! Service (observed through which file a `file-logger` writes to).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::Env;
+use crate::common::wait_until;
+
+#[tokio::test]
+async fn global_rules_run_for_unmatched_requests_and_meta_applies() {
+    let env = Env::start().await;
+    env.put(
+        "/consumers",
+        json!({"username": "jack", "plugins": {"key-auth": {"key": "k"}}}),
+    )
+    .await;
+    env.put(
+        "/global_rules/1",
+        json!({"plugins": {"key-auth": {"_meta": {
+            "filter": [["uri", "~~", "^/private"]],
+            "error_response": {"message": "go away"}
+        }}}}),
+    )
+    .await;
+    env.put(
+        "/routes/1",
+        json!({"uri": "/private/x", "upstream": env.upstream()}),
+    )
+    .await;
+    // Unmatched and filtered in: the global rule answers before the 404.
+    let r = env.until("/private/nothing", &[], 401).await;
+    assert_eq!(
+        r.json(),
+        json!({"message": "go away"}),
+        "error_response replaces the body"
+    );
+    // Unmatched and filtered out: APISIX's 404.
+    let r = env.get("/public", &[]).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json(), json!({"error_msg": "404 Route Not Found"}));
+    // Matched: the global rule authenticates, the route proxies.
+    assert_eq!(env.get("/private/x", &[("apikey", "k")]).await.status, 200);
+    assert_eq!(env.get("/private/x", &[]).await.status, 401);
+    // Unmatched with a valid key: authenticated, then 404.
+    assert_eq!(
+        env.get("/private/nothing", &[("apikey", "k")]).await.status,
+        404
+    );
+
+    // `_meta.disable` turns the plugin off.
+    env.put(
+        "/global_rules/1",
+        json!({"plugins": {"key-auth": {"_meta": {"disable": true}}}}),
+    )
+    .await;
+    env.until("/private/x", &[], 200).await;
+}
+
+async fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+/// Send requests until the log at `path` grows; fails after 10 s.
+async fn logged_to(env: &Env, path: &Path, headers: &[(&str, &str)]) -> bool {
+    let before = lines(path).await;
+    wait_until(Duration::from_secs(10), || async {
+        let r = env.get("/hello", headers).await;
+        r.status == 200 && lines(path).await > before
+    })
+    .await
+    .is_some()
+}
+
+fn logger(path: &Path) -> Value {
+    json!({"file-logger": {"path": path.display().to_string(), "batch_max_size": 1}})
+}
+
+#[tokio::test]
+async fn plugin_configuration_precedence() {
+    let env = Env::start().await;
+    let dir = env.gw.dir().to_path_buf();
+    let (svc, pc, route, group, consumer) = (
+        dir.join("service.log"),
+        dir.join("plugin_config.log"),
+        dir.join("route.log"),
+        dir.join("group.log"),
+        dir.join("consumer.log"),
+    );
+    env.put(
+        "/services/1",
+        json!({"plugins": logger(&svc), "upstream": env.upstream()}),
+    )
+    .await;
+    env.put("/routes/1", json!({"uri": "/hello", "service_id": "1"}))
+        .await;
+    assert!(logged_to(&env, &svc, &[]).await, "service's plugin");
+
+    env.put("/plugin_configs/1", json!({"plugins": logger(&pc)}))
+        .await;
+    env.put(
+        "/routes/1",
+        json!({"uri": "/hello", "service_id": "1", "plugin_config_id": "1"}),
+    )
+    .await;
+    assert!(
+        logged_to(&env, &pc, &[]).await,
+        "plugin config beats service"
+    );
+
+    let mut plugins = logger(&route);
+    plugins["key-auth"] = json!({});
+    env.put(
+        "/routes/1",
+        json!({"uri": "/hello", "service_id": "1", "plugin_config_id": "1", "plugins": plugins}),
+    )
+    .await;
+    env.put("/consumer_groups/g", json!({"plugins": logger(&group)}))
+        .await;
+    env.put(
+        "/consumers",
+        json!({"username": "ann", "plugins": {"key-auth": {"key": "ann"}}}),
+    )
+    .await;
+    assert!(
+        logged_to(&env, &route, &[("apikey", "ann")]).await,
+        "route beats plugin config"
+    );
+
+    env.put(
+        "/consumers",
+        json!({"username": "ann", "group_id": "g", "plugins": {"key-auth": {"key": "ann"}}}),
+    )
+    .await;
+    assert!(
+        logged_to(&env, &group, &[("apikey", "ann")]).await,
+        "consumer group beats route"
+    );
+
+    let mut own = logger(&consumer);
+    own["key-auth"] = json!({"key": "ann"});
+    env.put(
+        "/consumers",
+        json!({"username": "ann", "group_id": "g", "plugins": own}),
+    )
+    .await;
+    assert!(
+        logged_to(&env, &consumer, &[("apikey", "ann")]).await,
+        "consumer beats its group"
+    );
+}
