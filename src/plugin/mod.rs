@@ -15,6 +15,7 @@ pub mod chain;
 pub mod consumers;
 pub mod ctx;
 pub mod holders;
+pub mod redis;
 pub mod registry;
 pub mod set;
 
@@ -150,6 +151,11 @@ pub trait PluginFactory: Send + Sync + 'static {
     /// (`key-auth` → its `key`).
     fn consumer_key(&self, _consumer_conf: &Value) -> Option<String> {
         None
+    }
+    /// Checks the schema cannot express (regexes, expressions, unsupported
+    /// options), run by the Admin API after the schema passed.
+    fn check(&self, _conf: &Value) -> Result<(), String> {
+        Ok(())
     }
     /// Build an instance from a configuration that passed the schema (defaults filled).
     fn build(&self, conf: &Value, env: &BuildEnv) -> Result<Arc<dyn Plugin>, String>;

@@ -3,9 +3,16 @@
 //! Admin API (backed by a real etcd) to fake upstreams.
 
 mod key_auth;
+mod limit_conn;
+mod limit_count;
+mod limit_req;
 mod loggers;
 mod prometheus;
+mod proxy_rewrite;
+mod redis_server;
+mod response_rewrite;
 mod runtime;
+mod traffic_split;
 
 use std::time::Duration;
 

@@ -1,0 +1,347 @@
+//! What the limit plugins (`limit-count`, `limit-req`, `limit-conn`) share:
+//! the limit key from `key_type`/`key` (falling back to the client address
+//! when the key is empty, as APISIX does), the counter-key prefix that ties a
+//! counter to one plugin configuration on one resource, the rejection
+//! response (`rejected_msg` → `{"error_msg": …}`, otherwise nginx's status
+//! page), the Redis schema properties and connection settings, and a sharded
+//! map for local counters.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use http::{HeaderValue, StatusCode};
+use serde_json::{json, Map, Value};
+
+use super::var_template::VarTemplate;
+use crate::expr::{VarLookup, VarName};
+use crate::plugin::redis::RedisConf;
+use crate::plugin::{Ctx, PluginResponse};
+
+/// How the limit key is derived from a request.
+#[derive(Debug, Clone)]
+pub enum KeySpec {
+    /// One variable (`remote_addr`, `http_x_api_key`, `consumer_name`, …).
+    Var(VarName),
+    /// A `$var` template; absent when no reference resolved.
+    Combination(VarTemplate),
+    /// The same key for every request.
+    Constant(String),
+}
+
+impl KeySpec {
+    /// From the `key_type` and `key` fields.
+    pub fn from_conf(conf: &Value) -> KeySpec {
+        let key = conf
+            .get("key")
+            .and_then(Value::as_str)
+            .unwrap_or("remote_addr");
+        match conf.get("key_type").and_then(Value::as_str) {
+            Some("var_combination") => KeySpec::Combination(VarTemplate::new(key)),
+            Some("constant") => KeySpec::Constant(key.to_string()),
+            _ => KeySpec::Var(VarName::parse(key)),
+        }
+    }
+
+    /// The key for this request; the client address when it is empty.
+    pub fn resolve(&self, ctx: &Ctx) -> String {
+        let found = match self {
+            KeySpec::Var(v) => ctx.get(v).map(|s| s.into_owned()),
+            KeySpec::Combination(t) => match t.render(ctx) {
+                (_, 0) => None,
+                (s, _) => Some(s),
+            },
+            KeySpec::Constant(c) => Some(c.clone()),
+        };
+        found.unwrap_or_else(|| ctx.conn.remote.ip().to_string())
+    }
+}
+
+/// The prefix of every counter key of one plugin configuration on one
+/// resource: counters survive unrelated configuration changes and restart
+/// when the plugin's own configuration changes. Deterministic, so gateways
+/// sharing a Redis share counters.
+pub fn counter_prefix(holder: &str, conf: &Value) -> String {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    canonical(conf).hash(&mut h);
+    format!("{}:{:016x}", holder.replace(' ', "/"), h.0)
+}
+
+/// A JSON text with object keys sorted (whatever the map's order).
+fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let inner: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&m[*k])))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// FNV-1a: stable across processes and versions, unlike `DefaultHasher`.
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// The answer when a request is over the limit.
+pub fn rejected(code: u16, msg: Option<&str>) -> PluginResponse {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    match msg {
+        Some(m) => PluginResponse::json(status, &json!({ "error_msg": m })),
+        None => status_page(status),
+    }
+}
+
+/// nginx's built-in page for a bare status exit (`core.response.exit(503)`).
+pub fn status_page(status: StatusCode) -> PluginResponse {
+    let reason = match status.as_u16() {
+        401 => "Authorization Required",
+        408 => "Request Time-out",
+        413 => "Request Entity Too Large",
+        414 => "Request-URI Too Large",
+        503 => "Service Temporarily Unavailable",
+        504 => "Gateway Time-out",
+        _ => status.canonical_reason().unwrap_or(""),
+    };
+    if status.as_u16() < 300 || reason.is_empty() {
+        return PluginResponse::text(status, "");
+    }
+    let title = format!("{} {reason}", status.as_u16());
+    let mut r = PluginResponse::text(
+        status,
+        format!(
+            "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>openresty</center>\r\n</body>\r\n</html>\r\n"
+        ),
+    );
+    r.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html"),
+    );
+    r
+}
+
+/// The properties APISIX adds when `policy` is `redis`
+/// (`apisix/utils/redis-schema.lua`); `redis_ssl` is accepted only as `false`.
+pub fn redis_properties() -> Map<String, Value> {
+    let v = json!({
+        "redis_host": {"type": "string", "minLength": 2},
+        "redis_port": {"type": "integer", "minimum": 1, "default": 6379},
+        "redis_username": {"type": "string", "minLength": 1},
+        "redis_password": {"type": "string", "minLength": 0},
+        "redis_database": {"type": "integer", "minimum": 0, "default": 0},
+        "redis_timeout": {"type": "integer", "minimum": 1, "default": 1000},
+        "redis_ssl": {"type": "boolean", "default": false},
+        "redis_ssl_verify": {"type": "boolean", "default": false},
+        "redis_keepalive_timeout": {"type": "integer", "minimum": 1000, "default": 10000},
+        "redis_keepalive_pool": {"type": "integer", "minimum": 1, "default": 100}
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// `if policy == redis then {redis properties, required redis_host}`, plus a
+/// plain `else` for the local policy; `redis-cluster` and `redis-sentinel`
+/// are refused by the `policy` enum.
+pub fn redis_if_then() -> (Value, Value) {
+    (
+        // `required`: this validator fills defaults after validating, so an
+        // absent `policy` (default `local`) must not satisfy the condition.
+        json!({"properties": {"policy": {"enum": ["redis"]}}, "required": ["policy"]}),
+        json!({"properties": redis_properties(), "required": ["redis_host"]}),
+    )
+}
+
+/// Reject what the schema cannot express: TLS towards Redis.
+pub fn check_redis(conf: &Value) -> Result<(), String> {
+    if conf.get("policy").and_then(Value::as_str) == Some("redis")
+        && conf.get("redis_ssl").and_then(Value::as_bool) == Some(true)
+    {
+        return Err("redis_ssl is not supported yet: use a plain connection".into());
+    }
+    Ok(())
+}
+
+/// Connection settings from a `policy: redis` configuration.
+pub fn redis_conf(conf: &Value) -> RedisConf {
+    let int = |k: &str, d: u64| conf.get(k).and_then(Value::as_u64).unwrap_or(d);
+    let text = |k: &str| {
+        conf.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+    RedisConf {
+        host: text("redis_host").unwrap_or_else(|| "127.0.0.1".into()),
+        port: u16::try_from(int("redis_port", 6379)).unwrap_or(6379),
+        username: text("redis_username"),
+        password: text("redis_password"),
+        database: int("redis_database", 0),
+        timeout: Duration::from_millis(int("redis_timeout", 1000).max(1)),
+        max_idle: usize::try_from(int("redis_keepalive_pool", 100)).unwrap_or(100),
+    }
+}
+
+/// A number as Lua prints it in a header (`60`, `59.87`).
+pub fn lua_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+const SHARDS: usize = 64;
+
+/// A map split into independently locked shards: requests for different keys
+/// rarely meet on a lock, and each critical section is a few instructions.
+/// Each shard holds at most `cap` entries; `sweep` drops the stale ones.
+pub struct Sharded<V> {
+    shards: Vec<Mutex<HashMap<String, V>>>,
+    cap: usize,
+}
+
+impl<V> Sharded<V> {
+    /// A map of at most about `cap` entries in total.
+    pub fn new(cap: usize) -> Sharded<V> {
+        Sharded {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            cap: (cap / SHARDS).max(16),
+        }
+    }
+
+    /// Run `f` on the entry of `key` (created with `init`). When a shard is
+    /// full, entries for which `stale` holds are dropped first, then (still
+    /// full) the one `f` would create is not kept beyond this call.
+    pub fn with<R>(
+        &self,
+        key: &str,
+        init: impl FnOnce() -> V,
+        stale: impl Fn(&V) -> bool,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> R {
+        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        h.write(key.as_bytes());
+        let shard = &self.shards[(h.0 as usize) % SHARDS];
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = map.get_mut(key) {
+            return f(v);
+        }
+        if map.len() >= self.cap {
+            map.retain(|_, v| !stale(v));
+        }
+        let mut v = init();
+        let r = f(&mut v);
+        if map.len() < self.cap {
+            map.insert(key.to_string(), v);
+        } else {
+            tracing::warn!(
+                "limit counters full ({} keys per shard); key not tracked",
+                self.cap
+            );
+        }
+        r
+    }
+
+    /// Run `f` on an existing entry; it is removed when `f` returns true.
+    pub fn update_or_remove(&self, key: &str, f: impl FnOnce(&mut V) -> bool) {
+        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        h.write(key.as_bytes());
+        let shard = &self.shards[(h.0 as usize) % SHARDS];
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = map.get_mut(key) {
+            if f(v) {
+                map.remove(key);
+            }
+        }
+    }
+
+    /// Entries in all shards.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+}
+
+/// Milliseconds on a process-wide monotonic clock.
+pub fn now_ms() -> f64 {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
+}
+
+/// Milliseconds since the Unix epoch (shared across gateways through Redis).
+pub fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_like_lua() {
+        assert_eq!(lua_number(60.0), "60");
+        assert_eq!(lua_number(59.87), "59.87");
+        assert_eq!(lua_number(0.5), "0.5");
+    }
+
+    #[test]
+    fn prefix_ignores_key_order() {
+        let a = json!({"count": 1, "time_window": 2});
+        let b: Value = serde_json::from_str(r#"{"time_window": 2, "count": 1}"#).unwrap();
+        assert_eq!(counter_prefix("route 1", &a), counter_prefix("route 1", &b));
+        assert_ne!(counter_prefix("route 1", &a), counter_prefix("route 2", &a));
+        assert!(counter_prefix("route 1", &a).starts_with("route/1:"));
+    }
+
+    #[test]
+    fn rejection_bodies() {
+        let r = rejected(503, None);
+        assert!(String::from_utf8_lossy(&r.body).contains("503 Service Temporarily Unavailable"));
+        let r = rejected(429, Some("slow down"));
+        assert_eq!(r.status, 429);
+        assert_eq!(&r.body[..], b"{\"error_msg\":\"slow down\"}\n");
+    }
+
+    #[test]
+    fn sharded_map_is_bounded() {
+        let m: Sharded<u64> = Sharded::new(SHARDS * 16);
+        for i in 0..10_000 {
+            m.with(&format!("k{i}"), || 1, |v| *v == 1, |v| *v);
+        }
+        assert!(m.len() <= SHARDS * 16);
+        m.with("x", || 5, |_| false, |v| *v += 1);
+        m.update_or_remove("x", |v| *v == 6);
+        assert_eq!(m.with("x", || 0, |_| false, |v| *v), 0);
+    }
+}
