@@ -45,7 +45,8 @@ fn auth_confs(plugins: Option<&Map<String, Value>>) -> Vec<(&'static str, Value)
             continue;
         };
         let mut conf = conf.clone();
-        if schema.validate_and_default(&mut conf).is_ok() {
+        if schema.validate_and_default(&mut conf).is_ok() && reg.factory.check(&conf, true).is_ok()
+        {
             out.push((reg.factory.name(), conf));
         }
     }

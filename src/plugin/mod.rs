@@ -152,9 +152,11 @@ pub trait PluginFactory: Send + Sync + 'static {
     fn consumer_key(&self, _consumer_conf: &Value) -> Option<String> {
         None
     }
-    /// Checks the schema cannot express (regexes, expressions, unsupported
-    /// options), run by the Admin API after the schema passed.
-    fn check(&self, _conf: &Value) -> Result<(), String> {
+    /// Checks beyond the schema (APISIX's `check_schema` extras: regexes
+    /// that must compile, option combinations, unsupported options), on a
+    /// configuration that passed the schema (defaults filled); `on_consumer`
+    /// for the consumer schema. The Admin API answers 400 with the message.
+    fn check(&self, _conf: &Value, _on_consumer: bool) -> Result<(), String> {
         Ok(())
     }
     /// Build an instance from a configuration that passed the schema (defaults filled).

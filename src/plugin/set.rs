@@ -89,7 +89,8 @@ impl PluginSet {
                 continue;
             } else {
                 reg.factory
-                    .build(&conf, &env)
+                    .check(&conf, false)
+                    .and_then(|()| reg.factory.build(&conf, &env))
                     .map_err(|e| format!("plugin {name}: {e}"))?
             };
             let filter = match meta.and_then(|m| m.get("filter")) {

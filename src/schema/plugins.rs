@@ -105,10 +105,11 @@ pub fn check_plugins(
         if let (Some(m), Some(obj)) = (meta, conf.as_object_mut()) {
             obj.insert("_meta".into(), m);
         }
-        let checked = match (checked, on_consumer && p.consumer_schema.is_some()) {
-            (Ok(()), false) => p.factory.check(conf),
-            (other, _) => other,
-        };
+        let checked = checked.and_then(|()| {
+            let mut filled = conf.clone();
+            schema.validate_and_default(&mut filled)?;
+            p.factory.check(&filled, on_consumer)
+        });
         checked
             .and(meta_checked)
             .map_err(|e| format!("failed to check the configuration of plugin {name} err: {e}"))?;

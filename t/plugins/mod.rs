@@ -2,6 +2,12 @@
 //! request goes through a real gateway with plugins configured through its
 //! Admin API (backed by a real etcd) to fake upstreams.
 
+mod basic_auth;
+mod consumer_restriction;
+mod cors;
+mod fault_injection;
+mod ip_restriction;
+mod jwt_auth;
 mod key_auth;
 mod limit_conn;
 mod limit_count;
@@ -9,10 +15,14 @@ mod limit_req;
 mod loggers;
 mod prometheus;
 mod proxy_rewrite;
+mod real_ip;
+mod redirect;
 mod redis_server;
+mod request_id;
 mod response_rewrite;
 mod runtime;
 mod traffic_split;
+mod ua_restriction;
 
 use std::time::Duration;
 

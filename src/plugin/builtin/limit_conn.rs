@@ -129,7 +129,7 @@ impl PluginFactory for LimitConnFactory {
             ]
         })
     }
-    fn check(&self, conf: &Value) -> Result<(), String> {
+    fn check(&self, conf: &Value, _on_consumer: bool) -> Result<(), String> {
         if let Some(p) = conf.get("policy").and_then(Value::as_str) {
             if p != "local" {
                 return Err(format!(
@@ -148,7 +148,7 @@ impl PluginFactory for LimitConnFactory {
         Ok(())
     }
     fn build(&self, conf: &Value, env: &BuildEnv) -> Result<Arc<dyn Plugin>, String> {
-        self.check(conf)?;
+        self.check(conf, false)?;
         let int = |k: &str| conf.get(k).and_then(Value::as_u64);
         Ok(Arc::new(LimitConn {
             max: int("conn")

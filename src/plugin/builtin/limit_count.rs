@@ -175,7 +175,7 @@ impl PluginFactory for LimitCountFactory {
             }
         }))
     }
-    fn check(&self, conf: &Value) -> Result<(), String> {
+    fn check(&self, conf: &Value, _on_consumer: bool) -> Result<(), String> {
         if conf.get("rules").is_some() {
             return Err("rules are not supported yet: use count and time_window".into());
         }
@@ -197,7 +197,7 @@ impl PluginFactory for LimitCountFactory {
         check_redis(conf)
     }
     fn build(&self, conf: &Value, env: &BuildEnv) -> Result<Arc<dyn Plugin>, String> {
-        self.check(conf)?;
+        self.check(conf, false)?;
         let num = |k: &str| {
             conf.get(k)
                 .and_then(Value::as_u64)
@@ -445,11 +445,19 @@ mod tests {
     fn schema_refuses_unsupported() {
         let f = LimitCountFactory;
         assert!(f
-            .check(&json!({"count": 1, "time_window": 1, "window_type": "sliding"}))
+            .check(
+                &json!({"count": 1, "time_window": 1, "window_type": "sliding"}),
+                false
+            )
             .is_err());
         assert!(f
-            .check(&json!({"count": 1, "time_window": 1, "policy": "redis", "redis_ssl": true}))
+            .check(
+                &json!({"count": 1, "time_window": 1, "policy": "redis", "redis_ssl": true}),
+                false
+            )
             .is_err());
-        assert!(f.check(&json!({"count": 1, "time_window": 1})).is_ok());
+        assert!(f
+            .check(&json!({"count": 1, "time_window": 1}), false)
+            .is_ok());
     }
 }

@@ -127,7 +127,7 @@ impl PluginFactory for LimitReqFactory {
             "then": then
         })
     }
-    fn check(&self, conf: &Value) -> Result<(), String> {
+    fn check(&self, conf: &Value, _on_consumer: bool) -> Result<(), String> {
         check_redis(conf)
     }
     fn build(&self, conf: &Value, env: &BuildEnv) -> Result<Arc<dyn Plugin>, String> {

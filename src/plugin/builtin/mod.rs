@@ -1,9 +1,16 @@
 //! The built-in plugins, one file each, named after the plugin
 //! (`key-auth` → `key_auth.rs`).
 
+pub mod auth_util;
+mod basic_auth;
 pub mod batch;
+mod consumer_restriction;
+mod cors;
+mod fault_injection;
 mod file_logger;
 mod http_logger;
+mod ip_restriction;
+mod jwt_auth;
 mod key_auth;
 mod limit_common;
 mod limit_conn;
@@ -12,9 +19,14 @@ mod limit_req;
 pub mod log_entry;
 mod prometheus;
 mod proxy_rewrite;
+mod real_ip;
+mod redirect;
+mod request_id;
 pub mod request_util;
 mod response_rewrite;
+pub mod template;
 mod traffic_split;
+mod ua_restriction;
 mod var_template;
 
 use super::PluginFactory;
@@ -32,5 +44,15 @@ pub fn factories() -> Vec<Box<dyn PluginFactory>> {
         Box::new(proxy_rewrite::ProxyRewriteFactory),
         Box::new(response_rewrite::ResponseRewriteFactory),
         Box::new(traffic_split::TrafficSplitFactory),
+        Box::new(basic_auth::BasicAuthFactory),
+        Box::new(jwt_auth::JwtAuthFactory),
+        Box::new(consumer_restriction::ConsumerRestrictionFactory),
+        Box::new(ip_restriction::IpRestrictionFactory),
+        Box::new(ua_restriction::UaRestrictionFactory),
+        Box::new(real_ip::RealIpFactory),
+        Box::new(request_id::RequestIdFactory),
+        Box::new(cors::CorsFactory),
+        Box::new(redirect::RedirectFactory),
+        Box::new(fault_injection::FaultInjectionFactory),
     ]
 }

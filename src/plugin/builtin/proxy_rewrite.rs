@@ -159,7 +159,7 @@ impl PluginFactory for ProxyRewriteFactory {
             "minProperties": 1
         })
     }
-    fn check(&self, conf: &Value) -> Result<(), String> {
+    fn check(&self, conf: &Value, _on_consumer: bool) -> Result<(), String> {
         regex_pairs(conf)?;
         if let Some(h) = conf.get("headers") {
             header_ops(h)?;
@@ -412,8 +412,8 @@ mod tests {
     #[test]
     fn checks() {
         let f = ProxyRewriteFactory;
-        assert!(f.check(&json!({"regex_uri": ["^/a"]})).is_err());
-        assert!(f.check(&json!({"regex_uri": ["(", "/"]})).is_err());
-        assert!(f.check(&json!({"headers": {"X-A": "1"}})).is_ok());
+        assert!(f.check(&json!({"regex_uri": ["^/a"]}), false).is_err());
+        assert!(f.check(&json!({"regex_uri": ["(", "/"]}), false).is_err());
+        assert!(f.check(&json!({"headers": {"X-A": "1"}}), false).is_ok());
     }
 }

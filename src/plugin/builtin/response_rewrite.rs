@@ -208,7 +208,7 @@ impl PluginFactory for ResponseRewriteFactory {
             }
         })
     }
-    fn check(&self, conf: &Value) -> Result<(), String> {
+    fn check(&self, conf: &Value, _on_consumer: bool) -> Result<(), String> {
         header_ops(conf)?;
         decode_body(conf)?;
         if let Some(v) = conf.get("vars") {
@@ -379,15 +379,17 @@ mod tests {
     fn checks() {
         let f = ResponseRewriteFactory;
         assert!(f
-            .check(&json!({"body": "!!", "body_base64": true}))
+            .check(&json!({"body": "!!", "body_base64": true}), false)
             .is_err());
         assert!(f
-            .check(&json!({"body": "aGk=", "body_base64": true}))
+            .check(&json!({"body": "aGk=", "body_base64": true}), false)
             .is_ok());
         assert!(f
-            .check(&json!({"filters": [{"regex": "(", "replace": ""}]}))
+            .check(&json!({"filters": [{"regex": "(", "replace": ""}]}), false)
             .is_err());
-        assert!(f.check(&json!({"vars": [["status", "==", 200]]})).is_ok());
+        assert!(f
+            .check(&json!({"vars": [["status", "==", 200]]}), false)
+            .is_ok());
         let (add, _, _) = header_ops(&json!({"headers": {"add": ["X-A: 1"]}})).unwrap();
         assert_eq!(add[0].0, "x-a");
     }

@@ -201,7 +201,7 @@ impl PluginFactory for TrafficSplitFactory {
             }
         })
     }
-    fn check(&self, conf: &Value) -> Result<(), String> {
+    fn check(&self, conf: &Value, _on_consumer: bool) -> Result<(), String> {
         compile_rules(conf, "check").map(|_| ())
     }
     fn build(&self, conf: &Value, env: &BuildEnv) -> Result<Arc<dyn Plugin>, String> {
