@@ -12,7 +12,8 @@ set -euo pipefail
 DURATION="${DURATION:-10}"
 REPEAT="${REPEAT:-3}"
 CONNS="${CONNS:-50}"
-PLUGINS="${PLUGINS:-{\"limit-count\":{\"count\":1000000000,\"time_window\":60,\"rejected_code\":503},\"prometheus\":{}}}"
+DEFAULT_PLUGINS='{"limit-count":{"count":1000000000,"time_window":60,"rejected_code":503},"prometheus":{}}'
+PLUGINS="${PLUGINS:-$DEFAULT_PLUGINS}"
 BIN="${STRAIT_BIN:-target/release/strait}"
 KEY="bench-admin-key-0123456789abcdef"
 
@@ -80,7 +81,7 @@ taskset -c 0 "$BIN" -c "$DIR/config.yaml" 2>"$DIR/strait.log" &
 PIDS+=($!)
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$STATUS/status/ready" >/dev/null 2>&1 && break; sleep 0.1; done
 
-admin() { curl -fsS -X PUT "http://127.0.0.1:$ADMIN/apisix/admin$1" -H "X-API-KEY: $KEY" -d "$2" >/dev/null; }
+admin() { curl -sS --fail-with-body -X PUT "http://127.0.0.1:$ADMIN/apisix/admin$1" -H "X-API-KEY: $KEY" -d "$2" >/dev/null; }
 admin /upstreams/1 "{\"nodes\":{\"127.0.0.1:$UP\":1},\"keepalive_pool\":{\"size\":320,\"idle_timeout\":60,\"requests\":1000000}}"
 admin /routes/plain '{"uri":"/plain","upstream_id":"1"}'
 admin /routes/plugins "{\"uri\":\"/plugins\",\"upstream_id\":\"1\",\"plugins\":$PLUGINS}"

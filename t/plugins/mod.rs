@@ -15,6 +15,7 @@ mod limit_req;
 mod loggers;
 mod prometheus;
 mod proxy_rewrite;
+mod readme;
 mod real_ip;
 mod redirect;
 mod redis_server;
