@@ -44,6 +44,8 @@ pub enum StartError {
 
 /// Run the gateway until a shutdown signal; `config_path` locates `apisix.yaml` in standalone mode.
 pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartError> {
+    // `plugins:` decides which plugins items may use (before anything compiles).
+    crate::plugin::registry::set_enabled(cfg.plugins.clone());
     let shared = Arc::new(SharedSnapshot::new());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut background = Vec::new();

@@ -94,6 +94,7 @@ impl AdminApi {
         }
         let cfg = crate::config::BootstrapConfig::load(&self.config_path)
             .map_err(|e| AdminError::Internal(e.to_string()))?;
+        crate::plugin::registry::set_enabled(cfg.plugins.clone());
         let list = setup::enabled_plugin_names(&cfg);
         tracing::info!(plugins = list.len(), "admin API: plugin list reloaded");
         self.enabled_plugins.store(Arc::new(list));

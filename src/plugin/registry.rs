@@ -65,6 +65,25 @@ fn registry() -> &'static [Registered] {
     })
 }
 
+/// `plugins:` from config.yaml: `None` enables every built-in plugin.
+fn enabled() -> &'static arc_swap::ArcSwapOption<Vec<String>> {
+    static ENABLED: OnceLock<arc_swap::ArcSwapOption<Vec<String>>> = OnceLock::new();
+    ENABLED.get_or_init(arc_swap::ArcSwapOption::empty)
+}
+
+/// Set the enabled plugins (at start, and on `PUT /apisix/admin/plugins/reload`).
+pub fn set_enabled(list: Option<Vec<String>>) {
+    enabled().store(list.map(std::sync::Arc::new));
+}
+
+/// Whether plugin `name` is enabled by `plugins:` (all are without a list).
+pub fn is_enabled(name: &str) -> bool {
+    enabled()
+        .load()
+        .as_ref()
+        .is_none_or(|list| list.iter().any(|n| n == name))
+}
+
 /// The plugin called `name`, if strait implements it.
 pub fn get(name: &str) -> Option<&'static Registered> {
     registry().iter().find(|r| r.factory.name() == name)

@@ -60,7 +60,9 @@ impl PluginSet {
     ) -> Result<PluginSet, String> {
         let mut plugins = Vec::with_capacity(map.len());
         for (name, raw) in map {
-            let reg = registry::get(name).ok_or_else(|| format!("unknown plugin [{name}]"))?;
+            let reg = registry::get(name)
+                .filter(|_| registry::is_enabled(name))
+                .ok_or_else(|| format!("unknown plugin [{name}]"))?;
             let mut conf = raw.clone();
             let meta = conf.as_object_mut().and_then(|m| m.remove("_meta"));
             let meta = meta.as_ref().and_then(Value::as_object);

@@ -153,3 +153,47 @@ async fn plugin_configuration_precedence() {
         "consumer beats its group"
     );
 }
+
+#[tokio::test]
+async fn only_plugins_listed_in_config_are_enabled() {
+    let etcd = crate::common::Etcd::start().await;
+    let gw = crate::common::Gateway::start(
+        crate::common::GatewayOpts::etcd(&etcd)
+            .with_admin()
+            .extra_yaml("plugins:\n  - key-auth\n  - prometheus\n"),
+    )
+    .await;
+    gw.wait_ready().await;
+    let admin = crate::admin::Admin::new(&gw);
+    let r = admin.get("/plugins/list").await;
+    assert_eq!(r.json(), json!(["key-auth", "prometheus"]));
+    let up = crate::common::Upstream::start().await;
+    let r = admin
+        .put(
+            "/routes/1",
+            json!({"uri": "/hello", "plugins": {"limit-count": {"count": 1, "time_window": 60}},
+                   "upstream": {"nodes": {up.addr(): 1}}}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("unknown plugin [limit-count]"),
+        "{}",
+        r.body
+    );
+    // Written around the Admin API, it is refused by the data plane too.
+    etcd.put(
+        "/apisix/routes/1",
+        &json!({"uri": "/hello", "plugins": {"limit-count": {"count": 1, "time_window": 60}},
+                "upstream": {"nodes": {up.addr(): 1}}})
+        .to_string(),
+    )
+    .await;
+    let logged = wait_until(Duration::from_secs(5), || async {
+        gw.log().contains("unknown plugin [limit-count]")
+    })
+    .await;
+    assert!(logged.is_some(), "the route is skipped with the reason");
+    let r = crate::common::get(gw.url("/hello")).send().await.unwrap();
+    assert_eq!(r.status, 404);
+}
