@@ -120,6 +120,16 @@ impl Ctx {
             .and_then(|(_, v)| http::HeaderValue::from_str(v).ok())
     }
 
+    /// The metadata of plugin `name` (`/apisix/plugin_metadata/{name}`), as
+    /// served by the snapshot this request pinned.
+    pub fn plugin_metadata(&self, name: &str) -> Option<&serde_json::Value> {
+        self.snapshot
+            .others
+            .get(&crate::config::resource::ResourceKind::PluginMetadata)?
+            .get(name)
+            .map(|v| v.as_ref())
+    }
+
     /// The consumer's name, if one was identified.
     pub fn consumer_name(&self) -> Option<&str> {
         self.consumer.as_deref().map(|c| c.username.as_ref())

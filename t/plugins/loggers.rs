@@ -157,3 +157,33 @@ async fn file_logger_appends_json_lines() {
         assert_eq!(e["response"]["status"], 200);
     }
 }
+
+#[tokio::test]
+async fn plugin_metadata_log_format_reaches_the_logger() {
+    let env = Env::start().await;
+    let path = env.gw.dir().join("formatted.log");
+    env.put(
+        "/plugin_metadata/file-logger",
+        json!({"log_format": {"host": "$host", "client": "$remote_addr", "route": "$route_id", "fixed": 1}}),
+    )
+    .await;
+    env.put(
+        "/routes/9",
+        json!({"uri": "/hello", "upstream": env.upstream(),
+               "plugins": {"file-logger": {"path": path.display().to_string(), "batch_max_size": 1}}}),
+    )
+    .await;
+    env.until("/hello", &[], 200).await;
+    let written = wait_until(Duration::from_secs(10), || async {
+        std::fs::read_to_string(&path).is_ok_and(|t| !t.is_empty())
+    })
+    .await;
+    assert!(written.is_some(), "a line is written");
+    let line = std::fs::read_to_string(&path).unwrap();
+    let e: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        e,
+        json!({"host": "127.0.0.1", "client": "127.0.0.1", "route": "9", "fixed": 1}),
+        "the metadata's log_format shapes the entry"
+    );
+}

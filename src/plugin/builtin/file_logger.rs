@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::batch::{self, BatchConf, Batcher, Sink};
-use super::log_entry::{entry, LoggedRequestHeaders, LoggedResponseHeaders};
+use super::log_entry::{entry_for, LoggedRequestHeaders, LoggedResponseHeaders};
 use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory, Step};
 
 /// The factory.
@@ -19,6 +19,8 @@ pub struct FileLoggerFactory;
 
 struct FileLogger {
     batcher: Batcher,
+    /// `log_format` of this configuration (else the metadata's, else the default).
+    log_format: Option<serde_json::Map<String, Value>>,
 }
 
 struct FileSink {
@@ -44,9 +46,13 @@ impl PluginFactory for FileLoggerFactory {
         }
         json!({"type": "object", "properties": props, "required": ["path"]})
     }
+    fn metadata_schema(&self) -> Option<Value> {
+        Some(json!({"type": "object", "properties": {"log_format": {"type": "object"}}}))
+    }
     fn build(&self, conf: &Value, _env: &BuildEnv) -> Result<Arc<dyn Plugin>, String> {
         let path = PathBuf::from(conf.get("path").and_then(Value::as_str).unwrap_or_default());
         Ok(Arc::new(FileLogger {
+            log_format: conf.get("log_format").and_then(Value::as_object).cloned(),
             batcher: Batcher::start(
                 BatchConf::from_conf("file-logger", conf),
                 Arc::new(FileSink { path }),
@@ -66,7 +72,8 @@ impl Plugin for FileLogger {
             .insert(LoggedResponseHeaders(resp.headers.clone()));
     }
     fn log(&self, ctx: &Ctx) {
-        self.batcher.push(entry(ctx));
+        self.batcher
+            .push(entry_for(ctx, "file-logger", self.log_format.as_ref()));
     }
 }
 

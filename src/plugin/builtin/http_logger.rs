@@ -16,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
 use super::batch::{self, BatchConf, Batcher, Sink};
-use super::log_entry::{entry, LoggedRequestHeaders, LoggedResponseHeaders};
+use super::log_entry::{entry_for, LoggedRequestHeaders, LoggedResponseHeaders};
 use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory, Step};
 use crate::upstream::connector::{connect, TlsMode};
 
@@ -25,6 +25,8 @@ pub struct HttpLoggerFactory;
 
 struct HttpLogger {
     batcher: Batcher,
+    /// `log_format` of this configuration (else the metadata's, else the default).
+    log_format: Option<serde_json::Map<String, Value>>,
 }
 
 /// Where and how batches are posted.
@@ -61,6 +63,9 @@ impl PluginFactory for HttpLoggerFactory {
         }
         json!({"type": "object", "properties": props, "required": ["uri"]})
     }
+    fn metadata_schema(&self) -> Option<Value> {
+        Some(json!({"type": "object", "properties": {"log_format": {"type": "object"}}}))
+    }
     fn build(&self, conf: &Value, _env: &BuildEnv) -> Result<Arc<dyn Plugin>, String> {
         let raw = conf.get("uri").and_then(Value::as_str).unwrap_or_default();
         let uri: Uri = raw.parse().map_err(|e| format!("uri: {e}"))?;
@@ -95,6 +100,7 @@ impl PluginFactory for HttpLoggerFactory {
             uri,
         };
         Ok(Arc::new(HttpLogger {
+            log_format: conf.get("log_format").and_then(Value::as_object).cloned(),
             batcher: Batcher::start(BatchConf::from_conf("http-logger", conf), Arc::new(sink)),
         }))
     }
@@ -111,7 +117,8 @@ impl Plugin for HttpLogger {
             .insert(LoggedResponseHeaders(resp.headers.clone()));
     }
     fn log(&self, ctx: &Ctx) {
-        self.batcher.push(entry(ctx));
+        self.batcher
+            .push(entry_for(ctx, "http-logger", self.log_format.as_ref()));
     }
 }
 

@@ -30,6 +30,40 @@ fn headers_json(h: &HeaderMap) -> Value {
     Value::Object(m)
 }
 
+/// An entry in a custom `log_format` (`{"host": "$host", "route": "$route_id"}`):
+/// strings starting with `$` are request variables (null when absent), other
+/// values are copied.
+pub fn formatted(ctx: &Ctx, format: &Map<String, Value>) -> Value {
+    use crate::expr::{VarLookup, VarName};
+    let mut out = Map::new();
+    for (k, v) in format {
+        let value = match v.as_str().and_then(|s| s.strip_prefix('$')) {
+            Some(var) => ctx
+                .get(&VarName::parse(var))
+                .map_or(Value::Null, |s| Value::String(s.into_owned())),
+            None => v.clone(),
+        };
+        out.insert(k.clone(), value);
+    }
+    Value::Object(out)
+}
+
+/// The entry for a finished request: `log_format` from the plugin's own
+/// configuration, else from its metadata, else APISIX's default shape.
+pub fn entry_for(ctx: &Ctx, plugin: &str, own_format: Option<&Map<String, Value>>) -> Value {
+    if let Some(f) = own_format {
+        return formatted(ctx, f);
+    }
+    match ctx
+        .plugin_metadata(plugin)
+        .and_then(|m| m.get("log_format"))
+        .and_then(Value::as_object)
+    {
+        Some(f) => formatted(ctx, f),
+        None => entry(ctx),
+    }
+}
+
 /// Build the entry for a finished request.
 pub fn entry(ctx: &Ctx) -> Value {
     let latency_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
