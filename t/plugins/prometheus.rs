@@ -34,6 +34,15 @@ async fn prometheus_exports_apisix_metrics_that_promtool_accepts() {
     }
     assert_eq!(env.get("/nowhere", &[]).await.status, 404);
 
+    // The log phase runs when the response body ends, which may be just
+    // after the client has read it: poll until the counts are in.
+    let counted = crate::common::wait_until(std::time::Duration::from_secs(5), || async {
+        let t = get(env.gw.metrics_url()).send().await.unwrap().body;
+        sample(&t, "apisix_http_status{code=\"200\",route=\"1\"").is_some_and(|l| l.ends_with(" 3"))
+            && sample(&t, "apisix_http_status{code=\"404\",route=\"\"").is_some()
+    })
+    .await;
+    assert!(counted.is_some(), "the requests are counted");
     let text = get(env.gw.metrics_url()).send().await.unwrap().body;
     let ok = sample(
         &text,
