@@ -197,3 +197,38 @@ async fn only_plugins_listed_in_config_are_enabled() {
     let r = crate::common::get(gw.url("/hello")).send().await.unwrap();
     assert_eq!(r.status, 404);
 }
+
+#[tokio::test]
+async fn meta_priority_reorders_plugins_within_a_phase() {
+    let env = Env::start().await;
+    // basic-auth (2520) runs before key-auth (2500): its 401 answers first.
+    env.put(
+        "/routes/1",
+        json!({"uri": "/hello", "upstream": env.upstream(),
+               "plugins": {"basic-auth": {}, "key-auth": {}}}),
+    )
+    .await;
+    let r = env.until("/hello", &[], 401).await;
+    assert_eq!(
+        r.json(),
+        json!({"message": "Missing authorization in request"})
+    );
+    // `_meta.priority` moves key-auth in front.
+    env.put(
+        "/routes/1",
+        json!({"uri": "/hello", "upstream": env.upstream(),
+               "plugins": {"basic-auth": {}, "key-auth": {"_meta": {"priority": 3000}}}}),
+    )
+    .await;
+    let moved = wait_until(Duration::from_secs(5), || async {
+        env.get("/hello", &[])
+            .await
+            .body
+            .contains("Missing API key in request")
+    })
+    .await;
+    assert!(
+        moved.is_some(),
+        "key-auth answers first once its priority is higher"
+    );
+}
