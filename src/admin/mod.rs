@@ -23,7 +23,6 @@ pub mod setup;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::Value;
@@ -48,8 +47,6 @@ pub struct AdminApi {
     pub policy: AccessPolicy,
     /// Encryption of secret fields; `None` when `enable_encrypt_fields` is off.
     pub crypto: Option<FieldCrypto>,
-    /// Names of the enabled plugins (`plugins:` in config.yaml), reloadable.
-    pub enabled_plugins: ArcSwap<Vec<String>>,
     /// The bootstrap file, re-read by `PUT /plugins/reload`.
     pub config_path: PathBuf,
 }

@@ -2,33 +2,25 @@
 //! `GET /plugins/{name}` (a plugin's schema), `GET /plugins?all=true` and
 //! `PUT /plugins/reload` (re-reads the `plugins:` list of the config file).
 
-use std::sync::Arc;
-
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use super::error::AdminError;
 use super::resource_ops::query_arg;
-use super::{method_name, only, setup, AdminApi, Reply};
+use super::{method_name, only, AdminApi, Reply};
+use crate::plugin::registry;
 use crate::schema;
 
 impl AdminApi {
-    /// The enabled plugins that strait implements, sorted.
+    /// The enabled plugins that strait implements, sorted (the registry's
+    /// list, which `PUT /plugins/reload` updates for the data plane too).
     pub fn enabled(&self) -> Vec<String> {
-        let on = self.enabled_plugins.load();
-        let mut names: Vec<String> = on
-            .iter()
-            .filter(|n| schema::plugin(n).is_some())
-            .cloned()
-            .collect();
-        names.sort();
-        names.dedup();
-        names
+        registry::enabled_names()
     }
 
     /// Whether `name` is an enabled, implemented plugin.
     pub fn is_enabled(&self, name: &str) -> bool {
-        schema::plugin(name).is_some() && self.enabled_plugins.load().iter().any(|n| n == name)
+        registry::get(name).is_some() && registry::is_enabled(name)
     }
 
     pub(super) fn plugin_list(
@@ -94,10 +86,11 @@ impl AdminApi {
         }
         let cfg = crate::config::BootstrapConfig::load(&self.config_path)
             .map_err(|e| AdminError::Internal(e.to_string()))?;
-        crate::plugin::registry::set_enabled(cfg.plugins.clone());
-        let list = setup::enabled_plugin_names(&cfg);
-        tracing::info!(plugins = list.len(), "admin API: plugin list reloaded");
-        self.enabled_plugins.store(Arc::new(list));
+        registry::set_enabled(cfg.plugins.clone());
+        tracing::info!(
+            plugins = registry::enabled_names().len(),
+            "admin API: plugin list reloaded"
+        );
         // APISIX answers a plain-text `done`.
         Ok(Reply::Text("done"))
     }

@@ -6,8 +6,6 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use arc_swap::ArcSwap;
-
 use super::auth::{AccessPolicy, ApiKey, Role};
 use super::etcd_store::EtcdStore;
 use super::AdminApi;
@@ -34,13 +32,6 @@ pub enum AdminSetupError {
     /// The keyring is unusable.
     #[error("apisix.data_encryption.keyring: {0}")]
     Keyring(#[from] crate::config::field_crypto::CryptoError),
-}
-
-/// The enabled plugin names: `plugins:` in the file, or every built-in plugin.
-pub fn enabled_plugin_names(cfg: &BootstrapConfig) -> Vec<String> {
-    cfg.plugins
-        .clone()
-        .unwrap_or_else(|| crate::schema::plugin_names().map(String::from).collect())
 }
 
 /// Whether the admin listener stays on this host (no ip means 127.0.0.1).
@@ -134,7 +125,6 @@ pub fn build(cfg: &BootstrapConfig, config_path: &Path) -> Result<AdminApi, Admi
         store: EtcdStore::new(cfg.deployment.etcd.clone()),
         policy: AccessPolicy { keys, allow },
         crypto: keyring(cfg, data_dir)?,
-        enabled_plugins: ArcSwap::from_pointee(enabled_plugin_names(cfg)),
         config_path: config_path.to_path_buf(),
     })
 }

@@ -84,6 +84,17 @@ pub fn is_enabled(name: &str) -> bool {
         .is_none_or(|list| list.iter().any(|n| n == name))
 }
 
+/// The enabled plugins strait implements, sorted by name.
+pub fn enabled_names() -> Vec<String> {
+    let mut names: Vec<String> = all()
+        .map(|r| r.factory.name())
+        .filter(|n| is_enabled(n))
+        .map(String::from)
+        .collect();
+    names.sort();
+    names
+}
+
 /// The plugin called `name`, if strait implements it.
 pub fn get(name: &str) -> Option<&'static Registered> {
     registry().iter().find(|r| r.factory.name() == name)

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-pub use self::plugins::{plugin, plugin_names, PluginSchemas};
+pub use self::plugins::{plugin, PluginSchemas};
 use self::validator::Schema;
 use crate::config::resource::ResourceKind;
 

@@ -60,11 +60,6 @@ pub fn plugin(name: &str) -> Option<&'static PluginSchemas> {
     crate::plugin::registry::get(name)
 }
 
-/// Names of every implemented plugin.
-pub fn plugin_names() -> impl Iterator<Item = &'static str> {
-    crate::plugin::registry::all().map(|r| r.factory.name())
-}
-
 fn meta_schema() -> Option<&'static Schema> {
     static META: OnceLock<Option<Schema>> = OnceLock::new();
     META.get_or_init(|| Schema::compile(&resources::plugin_injected_schema()).ok())

@@ -179,6 +179,16 @@ pub fn public_key_from_pem(pem: &str) -> Result<PublicKey, &'static str> {
     }
 }
 
+/// An auth plugin's 401: `{"message": msg}` with
+/// `WWW-Authenticate: {scheme} realm="{realm}"`.
+pub fn unauthorized(scheme: &str, realm: &str, msg: &str) -> crate::plugin::Step {
+    let mut r = crate::plugin::PluginResponse::message(http::StatusCode::UNAUTHORIZED, msg);
+    if let Ok(v) = http::HeaderValue::from_str(&format!("{scheme} realm=\"{realm}\"")) {
+        r.headers.insert(http::header::WWW_AUTHENTICATE, v);
+    }
+    crate::plugin::Step::Respond(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

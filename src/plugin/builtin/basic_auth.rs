@@ -10,12 +10,10 @@
 
 use std::sync::Arc;
 
-use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::auth_util::{parse_basic, secrets_equal};
-use super::request_util::header_value;
-use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory, PluginResponse, Step};
+use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory, Step};
 
 /// The realm pattern of APISIX's `get_realm_schema`: printable ASCII without `"` and `\`.
 pub const REALM_PATTERN: &str = "^[\\x20-\\x21\\x23-\\x5B\\]-\\x7E]+$";
@@ -90,11 +88,7 @@ impl PluginFactory for BasicAuthFactory {
 
 impl BasicAuth {
     fn unauthorized(&self, msg: &str) -> Step {
-        let mut r = PluginResponse::message(StatusCode::UNAUTHORIZED, msg);
-        if let Some(v) = header_value(&format!("Basic realm=\"{}\"", self.realm)) {
-            r.headers.insert(http::header::WWW_AUTHENTICATE, v);
-        }
-        Step::Respond(r)
+        super::auth_util::unauthorized("Basic", &self.realm, msg)
     }
 
     /// The consumer the header names, or the 401 message.

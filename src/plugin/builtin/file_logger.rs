@@ -10,18 +10,12 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::batch::{self, BatchConf, Batcher, Sink};
-use super::log_entry::{entry_for, LoggedRequestHeaders, LoggedResponseHeaders};
-use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory, Step};
+use super::batch::{self, Sink};
+use super::logger::Logger;
+use crate::plugin::{BuildEnv, Plugin, PluginFactory};
 
 /// The factory.
 pub struct FileLoggerFactory;
-
-struct FileLogger {
-    batcher: Batcher,
-    /// `log_format` of this configuration (else the metadata's, else the default).
-    log_format: Option<serde_json::Map<String, Value>>,
-}
 
 struct FileSink {
     path: PathBuf,
@@ -51,29 +45,11 @@ impl PluginFactory for FileLoggerFactory {
     }
     fn build(&self, conf: &Value, _env: &BuildEnv) -> Result<Arc<dyn Plugin>, String> {
         let path = PathBuf::from(conf.get("path").and_then(Value::as_str).unwrap_or_default());
-        Ok(Arc::new(FileLogger {
-            log_format: conf.get("log_format").and_then(Value::as_object).cloned(),
-            batcher: Batcher::start(
-                BatchConf::from_conf("file-logger", conf),
-                Arc::new(FileSink { path }),
-            ),
-        }))
-    }
-}
-
-impl Plugin for FileLogger {
-    fn before_proxy(&self, ctx: &mut Ctx) -> Step {
-        let h = LoggedRequestHeaders(ctx.req.headers.clone());
-        ctx.extensions.insert(h);
-        Step::Continue
-    }
-    fn header_filter(&self, ctx: &mut Ctx, resp: &mut http::response::Parts) {
-        ctx.extensions
-            .insert(LoggedResponseHeaders(resp.headers.clone()));
-    }
-    fn log(&self, ctx: &Ctx) {
-        self.batcher
-            .push(entry_for(ctx, "file-logger", self.log_format.as_ref()));
+        Ok(Logger::start(
+            "file-logger",
+            conf,
+            Arc::new(FileSink { path }),
+        ))
     }
 }
 

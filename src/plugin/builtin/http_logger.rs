@@ -15,19 +15,13 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
-use super::batch::{self, BatchConf, Batcher, Sink};
-use super::log_entry::{entry_for, LoggedRequestHeaders, LoggedResponseHeaders};
-use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory, Step};
+use super::batch::{self, Sink};
+use super::logger::Logger;
+use crate::plugin::{BuildEnv, Plugin, PluginFactory};
 use crate::upstream::connector::{connect, TlsMode};
 
 /// The factory.
 pub struct HttpLoggerFactory;
-
-struct HttpLogger {
-    batcher: Batcher,
-    /// `log_format` of this configuration (else the metadata's, else the default).
-    log_format: Option<serde_json::Map<String, Value>>,
-}
 
 /// Where and how batches are posted.
 struct HttpSink {
@@ -99,26 +93,7 @@ impl PluginFactory for HttpLoggerFactory {
             new_line: conf.get("concat_method").and_then(Value::as_str) == Some("new_line"),
             uri,
         };
-        Ok(Arc::new(HttpLogger {
-            log_format: conf.get("log_format").and_then(Value::as_object).cloned(),
-            batcher: Batcher::start(BatchConf::from_conf("http-logger", conf), Arc::new(sink)),
-        }))
-    }
-}
-
-impl Plugin for HttpLogger {
-    fn before_proxy(&self, ctx: &mut Ctx) -> Step {
-        let h = LoggedRequestHeaders(ctx.req.headers.clone());
-        ctx.extensions.insert(h);
-        Step::Continue
-    }
-    fn header_filter(&self, ctx: &mut Ctx, resp: &mut http::response::Parts) {
-        ctx.extensions
-            .insert(LoggedResponseHeaders(resp.headers.clone()));
-    }
-    fn log(&self, ctx: &Ctx) {
-        self.batcher
-            .push(entry_for(ctx, "http-logger", self.log_format.as_ref()));
+        Ok(Logger::start("http-logger", conf, Arc::new(sink)))
     }
 }
 

@@ -16,15 +16,15 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue};
 use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use serde_json::{json, Map, Value};
 
 use super::auth_util::{base64_decode, base64url_decode, public_key_from_pem, PublicKey};
 use super::basic_auth::realm_schema;
-use super::request_util::{header_value, query_arg, without_query_arg};
+use super::request_util::{query_arg, without_query_arg};
 use crate::plugin::consumers::Consumer;
-use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory, PluginResponse, Step};
+use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory, Step};
 use crate::proxy::request_vars::cookie;
 
 const ALGORITHMS: &[&str] = &[
@@ -304,11 +304,7 @@ fn without_cookie(header: &str, name: &str) -> String {
 
 impl JwtAuth {
     fn unauthorized(&self, msg: &str) -> Step {
-        let mut r = PluginResponse::message(StatusCode::UNAUTHORIZED, msg);
-        if let Some(v) = header_value(&format!("Bearer realm=\"{}\"", self.realm)) {
-            r.headers.insert(http::header::WWW_AUTHENTICATE, v);
-        }
-        Step::Respond(r)
+        super::auth_util::unauthorized("Bearer", &self.realm, msg)
     }
 
     /// The token from the header, query or cookie (hidden there if configured).

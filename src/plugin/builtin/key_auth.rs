@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use http::{HeaderName, StatusCode};
+use http::HeaderName;
 use serde_json::{json, Value};
 
-use super::request_util::{header_value, query_arg, without_query_arg};
-use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory, PluginResponse, Step};
+use super::request_util::{query_arg, without_query_arg};
+use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory, Step};
 
 /// The factory.
 pub struct KeyAuthFactory;
@@ -74,11 +74,7 @@ impl PluginFactory for KeyAuthFactory {
 
 impl KeyAuth {
     fn unauthorized(&self, msg: &str) -> Step {
-        let mut r = PluginResponse::message(StatusCode::UNAUTHORIZED, msg);
-        if let Some(v) = header_value(&format!("apikey realm=\"{}\"", self.realm)) {
-            r.headers.insert(http::header::WWW_AUTHENTICATE, v);
-        }
-        Step::Respond(r)
+        super::auth_util::unauthorized("apikey", &self.realm, msg)
     }
 
     /// Remove the credential before the request goes upstream: from where

@@ -17,6 +17,7 @@ mod limit_conn;
 mod limit_count;
 mod limit_req;
 pub mod log_entry;
+mod logger;
 mod prometheus;
 mod proxy_rewrite;
 mod real_ip;
