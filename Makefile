@@ -30,7 +30,8 @@ lint:
 test: deps lint
 	$(CARGO) nextest run --no-fail-fast
 
-bench: deps
+bench:
+	@.ci/install-deps.sh --bench
 	$(CARGO) bench --bench router
 	$(CARGO) bench --bench reload
 

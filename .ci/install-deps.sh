@@ -15,6 +15,10 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)   # limit-* p
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)          # promtool check metrics
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+if [ "${1:-}" = "--bench" ]; then                                      # make bench baselines
+  command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+  command -v wrk   >/dev/null 2>&1 || missing+=(wrk)
+fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"

@@ -77,9 +77,11 @@ strait:
   snapshot_file: $DIR/snapshot.json
 YAML
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$ETCD_PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
-taskset -c 0 "$BIN" -c "$DIR/config.yaml" 2>"$DIR/strait.log" &
+WRAP=()
+[ -n "${CALLGRIND:-}" ] && WRAP=(valgrind --tool=callgrind "--callgrind-out-file=$DIR/callgrind.out.%p")
+taskset -c 0 "${WRAP[@]}" "$BIN" -c "$DIR/config.yaml" 2>"$DIR/strait.log" &
 PIDS+=($!)
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$STATUS/status/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 600); do curl -fsS "http://127.0.0.1:$STATUS/status/ready" >/dev/null 2>&1 && break; sleep 0.1; done
 
 admin() { curl -sS --fail-with-body -X PUT "http://127.0.0.1:$ADMIN/apisix/admin$1" -H "X-API-KEY: $KEY" -d "$2" >/dev/null; }
 admin /upstreams/1 "{\"nodes\":{\"127.0.0.1:$UP\":1},\"keepalive_pool\":{\"size\":320,\"idle_timeout\":60,\"requests\":1000000}}"
@@ -89,17 +91,47 @@ for p in plain plugins; do
   for _ in $(seq 1 50); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PROXY/$p")" = 200 ] && break; sleep 0.1; done
 done
 
+STRAIT_PID="$(pgrep -f "$BIN -c $DIR/config.yaml" | head -1)"
+TICK="$(getconf CLK_TCK)"
+# strait's CPU time so far (user + system), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$STRAIT_PID/stat"; }
 run() { taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$PROXY/$1" 2>/dev/null; }
+requests() { awk '/requests in/ {print $1}'; }
 rps() { awk '/Requests\/sec/ {print $2}'; }
 p50() { awk '$1=="50%" {print $2}'; }
 p99() { awk '$1=="99%" {print $2}'; }
 non2xx() { awk '/Non-2xx/ {print $4}'; }
 
+# CALLGRIND=1: instead of throughput, count strait's user-space instructions
+# per request for each route under valgrind (deterministic: immune to a noisy
+# host, blind to the kernel). Needs valgrind; slow, so runs are short.
+if [ -n "${CALLGRIND:-}" ]; then
+  for p in plain plugins; do
+    callgrind_control --zero "$STRAIT_PID" >/dev/null
+    out="$(run "$p")"
+    callgrind_control --dump="$p" "$STRAIT_PID" >/dev/null
+    sleep 1
+    n="$(echo "$out" | requests)"
+    dump="$(ls -t "$DIR"/callgrind.out.* | head -1)"
+    ir="$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")"
+    [ -n "${CALLGRIND_KEEP:-}" ] && cp "$dump" "$CALLGRIND_KEEP.$p"
+    awk -v ir="$ir" -v n="$n" -v p="$p" 'BEGIN {printf "%s: %d requests, %.0f instructions/request\n", p, n, ir/n}'
+  done
+  exit 0
+fi
+
 declare -A R
 for i in $(seq 1 "$REPEAT"); do
-  for p in plain plugins; do
+  # Alternate which route goes first, so drift on a shared host cancels.
+  order="plain plugins"; [ $((i % 2)) -eq 0 ] && order="plugins plain"
+  for p in $order; do
+    before="$(cpu_ticks)"
     out="$(run "$p")"
-    R[$p,$i]="$(echo "$out" | rps) $(echo "$out" | p50) $(echo "$out" | p99) $(echo "$out" | non2xx)"
+    after="$(cpu_ticks)"
+    # strait CPU microseconds per request: robust to the load generator's
+    # share of core 1, which throughput alone is not.
+    cpu_us="$(awk -v a="$before" -v b="$after" -v t="$TICK" -v n="$(echo "$out" | requests)" 'BEGIN {printf "%.2f", (b-a)/t*1e6/n}')"
+    R[$p,$i]="$(echo "$out" | rps) $(echo "$out" | p50) $(echo "$out" | p99) $cpu_us $(echo "$out" | non2xx)"
   done
 done
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -109,8 +141,29 @@ for p in plain plugins; do
   vals="$(for i in $(seq 1 "$REPEAT"); do echo "${R[$p,$i]}" | cut -d' ' -f1; done)"
   med="$(echo "$vals" | median)"; min="$(echo "$vals" | sort -n | head -1)"; max="$(echo "$vals" | sort -n | tail -1)"
   lat="$(for i in $(seq 1 "$REPEAT"); do echo "${R[$p,$i]}" | cut -d' ' -f2-3; done | tr '\n' ';')"
-  bad="$(for i in $(seq 1 "$REPEAT"); do echo "${R[$p,$i]}" | cut -d' ' -f4; done | tr '\n' ' ')"
-  echo "$p: median $med req/s (min $min, max $max); p50/p99 per run: $lat non-2xx: ${bad:-none}"
+  cpus="$(for i in $(seq 1 "$REPEAT"); do echo "${R[$p,$i]}" | cut -d' ' -f4; done)"
+  cpu_med="$(echo "$cpus" | median)"
+  bad="$(for i in $(seq 1 "$REPEAT"); do echo "${R[$p,$i]}" | cut -d' ' -f5; done | tr '\n' ' ')"
+  echo "$p: median $med req/s (min $min, max $max); strait CPU/request median $cpu_med us ($(echo "$cpus" | sort -n | head -1)-$(echo "$cpus" | sort -n | tail -1)); p50/p99 per run: $lat non-2xx: ${bad:-none}"
   eval "MED_$p=$med"
+  eval "CPU_$p=$cpu_med"
 done
-awk -v a="$MED_plugins" -v b="$MED_plain" 'BEGIN {printf "ratio plugins/plain: %.3f (%.1f%% lost)\n", a/b, (1-a/b)*100}'
+awk -v a="$MED_plugins" -v b="$MED_plain" 'BEGIN {printf "ratio of medians plugins/plain: %.3f (%.1f%% lost)\n", a/b, (1-a/b)*100}'
+# Each repetition's two runs are back to back: their ratio is the least
+# disturbed by a noisy host. Median and range over the repetitions.
+pair_ratios="$(for i in $(seq 1 "$REPEAT"); do
+  awk -v a="$(echo "${R[plugins,$i]}" | cut -d' ' -f1)" -v b="$(echo "${R[plain,$i]}" | cut -d' ' -f1)" 'BEGIN {printf "%.4f\n", a/b}'
+done)"
+awk -v m="$(echo "$pair_ratios" | median)" -v lo="$(echo "$pair_ratios" | sort -n | head -1)" -v hi="$(echo "$pair_ratios" | sort -n | tail -1)" \
+  'BEGIN {printf "paired ratio plugins/plain: median %.3f (%.1f%% lost), range %.3f-%.3f\n", m, (1-m)*100, lo, hi}'
+awk -v a="$CPU_plugins" -v b="$CPU_plain" 'BEGIN {printf "strait CPU per request plain/plugins: %.3f (throughput at a saturated core: %.1f%% lost)\n", b/a, (1-b/a)*100}'
+
+# PROFILE=out.perf: one more run of the plugin route (PROFILE_ROUTE=plain: the
+# route without plugins) under `perf record`.
+if [ -n "${PROFILE:-}" ]; then
+  perf record -F 999 -g --call-graph dwarf,16384 -p "$STRAIT_PID" -o "$PROFILE" -- sleep "$DURATION" >/dev/null 2>&1 &
+  PERF_PID=$!
+  run "${PROFILE_ROUTE:-plugins}" >/dev/null
+  wait "$PERF_PID" || true
+  echo "profile written to $PROFILE (perf report -i $PROFILE --no-children)"
+fi

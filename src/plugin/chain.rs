@@ -27,24 +27,32 @@ pub enum Phase {
 /// The plugins of one request, highest priority first.
 #[derive(Debug, Default, Clone)]
 pub struct Chain {
-    /// The merged plugins.
-    pub plugins: Vec<Arc<ConfiguredPlugin>>,
+    /// The merged plugins, by priority.
+    pub plugins: Arc<[Arc<ConfiguredPlugin>]>,
 }
 
 impl Chain {
     /// Merge sets given strongest first: a name already taken by a stronger
     /// holder is skipped.
     pub fn merge(strongest_first: &[&PluginSet]) -> Chain {
+        if let [only] = strongest_first {
+            // Already sorted: shared, not copied.
+            return Chain {
+                plugins: only.plugins.clone(),
+            };
+        }
         let mut plugins: Vec<Arc<ConfiguredPlugin>> = Vec::new();
         for set in strongest_first {
-            for p in &set.plugins {
+            for p in set.plugins.iter() {
                 if !plugins.iter().any(|q| q.name == p.name) {
                     plugins.push(p.clone());
                 }
             }
         }
         plugins.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
-        Chain { plugins }
+        Chain {
+            plugins: plugins.into(),
+        }
     }
 
     /// Whether nothing runs.
@@ -64,7 +72,7 @@ impl Chain {
 
     /// Run the header filters.
     pub fn header_filter(&self, ctx: &mut Ctx, resp: &mut http::response::Parts) {
-        for p in &self.plugins {
+        for p in self.plugins.iter() {
             if applies(p, ctx) {
                 p.instance.header_filter(ctx, resp);
             }
@@ -73,7 +81,7 @@ impl Chain {
 
     /// Run the body filters on one chunk.
     pub fn body_filter(&self, ctx: &mut Ctx, chunk: &mut Bytes, eof: bool) {
-        for p in &self.plugins {
+        for p in self.plugins.iter() {
             if p.instance.filters_body() && applies(p, ctx) {
                 p.instance.body_filter(ctx, chunk, eof);
             }
@@ -82,7 +90,7 @@ impl Chain {
 
     /// Run the log phase.
     pub fn log(&self, ctx: &Ctx) {
-        for p in &self.plugins {
+        for p in self.plugins.iter() {
             if applies(p, ctx) {
                 p.instance.log(ctx);
             }

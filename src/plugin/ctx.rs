@@ -10,6 +10,7 @@ use std::time::Instant;
 use http::{HeaderName, HeaderValue};
 
 use super::consumers::Consumer;
+use crate::config::compiled::Route;
 use crate::config::Snapshot;
 use crate::expr::{VarLookup, VarName};
 use crate::proxy::request_vars::RequestVars;
@@ -31,10 +32,9 @@ pub struct Ctx {
     pub conn: ConnInfo,
     /// The snapshot this request pinned.
     pub snapshot: Arc<Snapshot>,
-    /// The matched route's id (`None` for unmatched requests in global rules).
-    pub route_id: Option<Arc<str>>,
-    /// The matched route's service id.
-    pub service_id: Option<Arc<str>>,
+    /// The matched route (`None` for unmatched requests in global rules);
+    /// its id, service id and patterns are read from it, not copied.
+    pub route: Option<Arc<Route>>,
     /// The consumer an auth plugin identified.
     pub consumer: Option<Arc<Consumer>>,
     /// Headers added to whatever response the client gets.
@@ -50,13 +50,9 @@ pub struct Ctx {
     /// Response body bytes sent (known in the log phase).
     pub bytes_sent: u64,
     /// The upstream node that answered (`ip:port`), if any.
-    pub upstream_addr: Option<String>,
+    pub upstream_addr: Option<Arc<str>>,
     /// That node's host alone (the `node` metric label).
-    pub upstream_node: Option<String>,
-    /// The route's URI pattern (the `matched_uri` metric label).
-    pub matched_uri: Option<String>,
-    /// The route's host pattern (the `matched_host` metric label).
-    pub matched_host: Option<String>,
+    pub upstream_node: Option<Arc<str>>,
     /// Request size received (request line, headers, declared body length).
     pub bytes_received: u64,
     /// When the upstream's response head arrived.
@@ -80,8 +76,7 @@ impl Ctx {
             host,
             conn,
             snapshot,
-            route_id: None,
-            service_id: None,
+            route: None,
             consumer: None,
             response_headers: Vec::new(),
             vars: Vec::new(),
@@ -91,12 +86,39 @@ impl Ctx {
             bytes_sent: 0,
             upstream_addr: None,
             upstream_node: None,
-            matched_uri: None,
-            matched_host: None,
             bytes_received: 0,
             upstream_latency: None,
             extensions: http::Extensions::new(),
         }
+    }
+
+    /// The matched route's id.
+    pub fn route_id(&self) -> Option<&str> {
+        self.route.as_deref().map(|r| r.meta.id.as_ref())
+    }
+
+    /// The matched route's service id.
+    pub fn service_id(&self) -> Option<&str> {
+        self.route
+            .as_deref()
+            .and_then(|r| r.service_id.as_ref().map(|s| s.as_str()))
+    }
+
+    /// The pattern the route was found by (its first URI, when it has several:
+    /// the `matched_uri` metric label).
+    pub fn matched_uri(&self) -> Option<&str> {
+        self.route
+            .as_deref()
+            .and_then(|r| r.uris.first())
+            .map(String::as_str)
+    }
+
+    /// The route's first host pattern (the `matched_host` metric label).
+    pub fn matched_host(&self) -> Option<&str> {
+        self.route
+            .as_deref()
+            .and_then(|r| r.hosts.first())
+            .map(String::as_str)
     }
 
     /// Set a plugin variable (replacing an earlier value).
@@ -144,8 +166,8 @@ impl VarLookup for Ctx {
     fn get(&self, var: &VarName) -> Option<Cow<'_, str>> {
         if let VarName::Other(name) = var {
             let found = match name.as_ref() {
-                "route_id" => self.route_id.as_deref().map(Cow::Borrowed),
-                "service_id" => self.service_id.as_deref().map(Cow::Borrowed),
+                "route_id" => self.route_id().map(Cow::Borrowed),
+                "service_id" => self.service_id().map(Cow::Borrowed),
                 "consumer_name" => self.consumer_name().map(Cow::Borrowed),
                 "consumer_group_id" => self
                     .consumer
@@ -163,18 +185,10 @@ impl VarLookup for Ctx {
                 return found;
             }
         }
-        match self.request_vars().get(var) {
-            Some(Cow::Owned(s)) => Some(Cow::Owned(s)),
-            Some(Cow::Borrowed(s)) => Some(Cow::Owned(s.to_string())),
-            None => None,
-        }
+        self.request_vars().lookup(var)
     }
 
     fn get_all(&self, var: &VarName) -> Vec<Cow<'_, str>> {
-        self.request_vars()
-            .get_all(var)
-            .into_iter()
-            .map(|c| Cow::Owned(c.into_owned()))
-            .collect()
+        self.request_vars().lookup_all(var)
     }
 }

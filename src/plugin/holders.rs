@@ -61,7 +61,9 @@ impl PluginHolders {
         }
         global.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
         PluginHolders {
-            global: Chain { plugins: global },
+            global: Chain {
+                plugins: global.into(),
+            },
             plugin_configs: sets(others, ResourceKind::PluginConfig),
             consumer_groups: sets(others, ResourceKind::ConsumerGroup),
             consumers: ConsumerIndex::build(

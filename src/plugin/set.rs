@@ -45,8 +45,9 @@ impl ConfiguredPlugin {
 /// The plugins of one resource, highest priority first.
 #[derive(Debug, Default)]
 pub struct PluginSet {
-    /// The plugins, sorted.
-    pub plugins: Vec<Arc<ConfiguredPlugin>>,
+    /// The plugins, sorted (shared: a request whose chain is this one set
+    /// takes it without copying).
+    pub plugins: Arc<[Arc<ConfiguredPlugin>]>,
 }
 
 impl PluginSet {
@@ -119,7 +120,9 @@ impl PluginSet {
             }));
         }
         plugins.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
-        Ok(PluginSet { plugins })
+        Ok(PluginSet {
+            plugins: plugins.into(),
+        })
     }
 
     /// Whether no plugin runs.

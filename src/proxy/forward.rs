@@ -70,9 +70,9 @@ pub struct ForwardRequest {
 #[derive(Debug, Clone)]
 pub struct UpstreamAnswer {
     /// The node's host (IP or name).
-    pub node: String,
+    pub node: Arc<str>,
     /// `host:port`.
-    pub authority: String,
+    pub authority: Arc<str>,
     /// Time from the attempt's start to the response head.
     pub latency: std::time::Duration,
 }

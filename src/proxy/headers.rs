@@ -4,13 +4,16 @@
 
 use std::net::IpAddr;
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+use super::ip_text::ip_string;
 use crate::config::resource::PassHost;
 use crate::upstream::{Node, Upstream};
 
-/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 7] = [
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1;
+/// the last two are the non-standard ones nginx drops as well).
+const HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
@@ -18,29 +21,44 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
 ];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 
 /// Remove hop-by-hop headers, including those named in `Connection`.
 /// `keep_upgrade` keeps `Connection: upgrade` + `Upgrade` for websocket requests.
+///
+/// One pass over the names present (usually a handful) decides what goes;
+/// nothing is looked up or allocated when there is nothing to remove.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = headers
+    let mut doomed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| headers.contains_key(n))
         .collect();
+    for name in headers.keys() {
+        if HOP_BY_HOP.contains(name) && !doomed.contains(name) {
+            doomed.push(name.clone());
+        }
+    }
+    if doomed.is_empty() {
+        return;
+    }
     let upgrade = keep_upgrade
         .then(|| headers.get(header::UPGRADE).cloned())
         .flatten();
-    for name in named {
+    for name in doomed {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP.iter() {
-        headers.remove(name);
-    }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
     if let Some(up) = upgrade {
         headers.insert(header::UPGRADE, up);
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -50,35 +68,44 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 /// Add `X-Forwarded-For` (appended), `X-Real-IP`, and `X-Forwarded-Proto/-Host/-Port`
 /// (kept when the client already sent them, as APISIX does).
 pub fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, host: Option<&str>, port: u16) {
-    let ip = client.to_string();
+    let ip = Bytes::from(ip_string(client));
     // Several X-Forwarded-For headers are one list (RFC 9110 §5.3), as nginx joins them.
-    let mut xff = String::new();
-    for v in headers.get_all("x-forwarded-for").iter() {
+    let mut earlier = String::new();
+    for v in headers.get_all(&X_FORWARDED_FOR).iter() {
         if let Ok(v) = v.to_str() {
             if !v.trim().is_empty() {
-                xff.push_str(v.trim());
-                xff.push_str(", ");
+                earlier.push_str(v.trim());
+                earlier.push_str(", ");
             }
         }
     }
-    xff.push_str(&ip);
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+    let xff = if earlier.is_empty() {
+        ip.clone()
+    } else {
+        earlier.push_str(&String::from_utf8_lossy(&ip));
+        Bytes::from(earlier)
+    };
+    if let Ok(v) = HeaderValue::from_maybe_shared(xff) {
+        headers.insert(X_FORWARDED_FOR, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&ip) {
-        headers.insert("x-real-ip", v);
+    if let Ok(v) = HeaderValue::from_maybe_shared(ip) {
+        headers.insert(X_REAL_IP, v);
     }
-    if !headers.contains_key("x-forwarded-proto") {
-        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if !headers.contains_key(&X_FORWARDED_PROTO) {
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
-    if !headers.contains_key("x-forwarded-host") {
+    if !headers.contains_key(&X_FORWARDED_HOST) {
         // nginx's $host: lower-case, without the port.
-        if let Some(v) = host.and_then(|h| HeaderValue::from_str(&h.to_ascii_lowercase()).ok()) {
-            headers.insert("x-forwarded-host", v);
+        let value = host.and_then(|h| match h.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => HeaderValue::from_str(&h.to_ascii_lowercase()).ok(),
+            false => HeaderValue::from_str(h).ok(),
+        });
+        if let Some(v) = value {
+            headers.insert(X_FORWARDED_HOST, v);
         }
     }
-    if !headers.contains_key("x-forwarded-port") {
-        headers.insert("x-forwarded-port", HeaderValue::from(port));
+    if !headers.contains_key(&X_FORWARDED_PORT) {
+        headers.insert(X_FORWARDED_PORT, HeaderValue::from(port));
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod completion;
 pub mod forward;
 pub mod headers;
+pub mod ip_text;
 pub mod path;
 pub mod plugins;
 pub mod request_vars;

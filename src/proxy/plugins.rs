@@ -36,16 +36,18 @@ pub fn route_chain(snap: &Snapshot, route: &Route) -> Chain {
         .and_then(|id| snap.plugins.plugin_configs.get(id.as_str()))
         .map(|s| &**s);
     let svc = snap.service_of(route).map(|s| &*s.plugins);
-    let mut sets: Vec<&PluginSet> = Vec::with_capacity(3);
+    let mut sets: [&PluginSet; 3] = [&route.plugins; 3];
+    let mut n = 0;
     for set in [Some(&*route.plugins), pc, svc].into_iter().flatten() {
         if !set.is_empty() {
-            sets.push(set);
+            sets[n] = set;
+            n += 1;
         }
     }
-    if sets.is_empty() {
+    if n == 0 {
         return Chain::default();
     }
-    Chain::merge(&sets)
+    Chain::merge(&sets[..n])
 }
 
 /// The chain once `consumer` is known: Consumer > Consumer Group > Route >
@@ -145,13 +147,7 @@ pub async fn serve(
     let received = request_size(&parts);
     let mut ctx = Box::new(Ctx::new(parts, path, host, conn, snap.clone()));
     ctx.bytes_received = received;
-    if let Some(r) = &route {
-        ctx.route_id = Some(r.meta.id.clone());
-        ctx.service_id = r.service_id.as_ref().map(|s| Arc::from(s.as_str()));
-        // The pattern the route was found by (its first, when it has several).
-        ctx.matched_uri = r.uris.first().cloned();
-        ctx.matched_host = r.hosts.first().cloned();
-    }
+    ctx.route = route.clone();
     let global = snap.plugins.global.clone();
 
     // rewrite

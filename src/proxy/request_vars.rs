@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use http::{HeaderMap, Request, Version};
 
+use super::ip_text::ip_string;
 use super::ConnInfo;
 use crate::expr::{VarLookup, VarName};
 
@@ -65,8 +66,10 @@ impl<'a> RequestVars<'a> {
     }
 }
 
-impl VarLookup for RequestVars<'_> {
-    fn get(&self, var: &VarName) -> Option<Cow<'_, str>> {
+impl<'a> RequestVars<'a> {
+    /// The value of `var`, borrowing from the request itself (not from this
+    /// view), so a holder of the request can return it without copying.
+    pub fn lookup(&self, var: &VarName) -> Option<Cow<'a, str>> {
         match var {
             VarName::Uri => Some(Cow::Borrowed(self.path)),
             VarName::RequestUri => Some(Cow::Borrowed(
@@ -90,9 +93,9 @@ impl VarLookup for RequestVars<'_> {
                 Version::HTTP_2 => "HTTP/2.0",
                 _ => "HTTP/1.1",
             })),
-            VarName::RemoteAddr => Some(Cow::Owned(self.conn.remote.ip().to_string())),
+            VarName::RemoteAddr => Some(Cow::Owned(ip_string(self.conn.remote.ip()))),
             VarName::RemotePort => Some(Cow::Owned(self.conn.remote.port().to_string())),
-            VarName::ServerAddr => Some(Cow::Owned(self.conn.local.ip().to_string())),
+            VarName::ServerAddr => Some(Cow::Owned(ip_string(self.conn.local.ip()))),
             VarName::ServerPort => Some(Cow::Owned(self.conn.local.port().to_string())),
             VarName::ContentType => self.header("content-type"),
             VarName::ContentLength => self.header("content-length"),
@@ -113,7 +116,8 @@ impl VarLookup for RequestVars<'_> {
         }
     }
 
-    fn get_all(&self, var: &VarName) -> Vec<Cow<'_, str>> {
+    /// All values of a multi-valued `var`, borrowing from the request.
+    pub fn lookup_all(&self, var: &VarName) -> Vec<Cow<'a, str>> {
         match var {
             VarName::Arg(k) => query_args(self.uri.query(), k.key()),
             VarName::Header(k) => self
@@ -123,8 +127,18 @@ impl VarLookup for RequestVars<'_> {
                 .filter_map(|v| v.to_str().ok())
                 .map(Cow::Borrowed)
                 .collect(),
-            other => self.get(other).into_iter().collect(),
+            other => self.lookup(other).into_iter().collect(),
         }
+    }
+}
+
+impl VarLookup for RequestVars<'_> {
+    fn get(&self, var: &VarName) -> Option<Cow<'_, str>> {
+        self.lookup(var)
+    }
+
+    fn get_all(&self, var: &VarName) -> Vec<Cow<'_, str>> {
+        self.lookup_all(var)
     }
 }
 

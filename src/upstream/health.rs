@@ -112,12 +112,12 @@ impl Health {
             .map(|n| {
                 let port = active.as_ref().and_then(|(a, _)| a.port).unwrap_or(n.port);
                 ProbeTarget {
-                    host: n.host.clone(),
+                    host: n.host.to_string(),
                     port,
                     host_header: active
                         .as_ref()
                         .and_then(|(a, _)| a.host.clone())
-                        .unwrap_or_else(|| n.host.clone()),
+                        .unwrap_or_else(|| n.host.to_string()),
                 }
             })
             .collect();

@@ -24,12 +24,13 @@ use pool::{Pool, PoolSettings};
 /// One backend node.
 #[derive(Debug)]
 pub struct Node {
-    /// Host (IP or domain; IPv6 without brackets).
-    pub host: String,
+    /// Host (IP or domain; IPv6 without brackets). Shared: each answered
+    /// request carries it to the log phase.
+    pub host: Arc<str>,
     /// Port.
     pub port: u16,
     /// `host:port` as shown in logs and `X-Forwarded` style headers (IPv6 bracketed).
-    pub authority: String,
+    pub authority: Arc<str>,
     /// Host header value when `pass_host` is `node`.
     pub host_header: HeaderValue,
     /// Balancer weight.
@@ -240,9 +241,9 @@ impl Upstream {
                 .map_err(|_| format!("invalid node host `{host}`"))?;
                 Ok(Node {
                     pool: Pool::new(host.clone(), port, tls.clone(), settings),
-                    host,
+                    host: host.into(),
                     port,
-                    authority,
+                    authority: authority.into(),
                     host_header,
                     weight,
                     priority,
@@ -344,7 +345,7 @@ mod tests {
     #[test]
     fn node_forms() {
         let u = compile(r#"{"nodes":{"127.0.0.1:8080":1,"[::1]:81":2,"example.com":3}}"#).unwrap();
-        let auth: Vec<_> = u.nodes.iter().map(|n| n.authority.as_str()).collect();
+        let auth: Vec<_> = u.nodes.iter().map(|n| &*n.authority).collect();
         assert_eq!(auth, ["127.0.0.1:8080", "[::1]:81", "example.com:80"]);
         assert_eq!(u.max_attempts(), 3);
         let u = compile(r#"{"nodes":[{"host":"10.0.0.1","port":443,"weight":1,"priority":1}],"scheme":"https","retries":0}"#).unwrap();

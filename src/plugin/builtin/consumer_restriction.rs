@@ -143,8 +143,8 @@ impl Plugin for ConsumerRestriction {
         let value = match kind {
             Kind::ConsumerName => ctx.consumer_name(),
             Kind::ConsumerGroupId => ctx.consumer.as_deref().and_then(|c| c.group_id.as_deref()),
-            Kind::RouteId => ctx.route_id.as_deref(),
-            Kind::ServiceId => ctx.service_id.as_deref(),
+            Kind::RouteId => ctx.route_id(),
+            Kind::ServiceId => ctx.service_id(),
         };
         let Some(value) = value else {
             let msg = format!(

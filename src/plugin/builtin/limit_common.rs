@@ -6,6 +6,7 @@
 //! page), the Redis schema properties and connection settings, and a sharded
 //! map for local counters.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
@@ -44,17 +45,30 @@ impl KeySpec {
         }
     }
 
-    /// The key for this request; the client address when it is empty.
-    pub fn resolve(&self, ctx: &Ctx) -> String {
-        let found = match self {
-            KeySpec::Var(v) => ctx.get(v).map(|s| s.into_owned()),
+    /// The counter key of this request: `prefix:` and the resolved key (the
+    /// client address when it is absent), built in one string.
+    pub fn counter_key(&self, prefix: &str, ctx: &Ctx) -> String {
+        let mut key = String::with_capacity(prefix.len() + 48);
+        key.push_str(prefix);
+        key.push(':');
+        // As APISIX: an absent value (not an empty one) falls back.
+        let found: Option<Cow<'_, str>> = match self {
+            KeySpec::Var(VarName::RemoteAddr) => None,
+            KeySpec::Var(v) => ctx.get(v),
             KeySpec::Combination(t) => match t.render(ctx) {
                 (_, 0) => None,
-                (s, _) => Some(s),
+                (s, _) => Some(Cow::Owned(s)),
             },
-            KeySpec::Constant(c) => Some(c.clone()),
+            KeySpec::Constant(c) => Some(Cow::Borrowed(c.as_str())),
         };
-        found.unwrap_or_else(|| ctx.conn.remote.ip().to_string())
+        if let Some(found) = &found {
+            key.push_str(found);
+        }
+        if found.is_none() {
+            // Also the common `remote_addr` key, written without a copy.
+            crate::proxy::ip_text::push_ip(&mut key, ctx.conn.remote.ip());
+        }
+        key
     }
 }
 
@@ -203,14 +217,44 @@ pub fn redis_conf(conf: &Value) -> RedisConf {
     }
 }
 
-/// A number as Lua prints it in a header (`60`, `59.87`).
+/// A number of seconds as Lua prints it in a header after rounding to
+/// hundredths (`60`, `59.87`, `0.5`). Integer arithmetic: float formatting
+/// would cost more than the rest of the rate limit.
 pub fn lua_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        let s = format!("{v:.2}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    let cents = (v * 100.0).round();
+    if !cents.is_finite() || cents.abs() >= 1e17 {
+        return format!("{v}");
     }
+    let cents = cents as i64;
+    let mut out = String::with_capacity(24);
+    if cents < 0 {
+        out.push('-');
+    }
+    let (whole, frac) = (cents.unsigned_abs() / 100, cents.unsigned_abs() % 100);
+    push_digits(&mut out, whole);
+    if frac != 0 {
+        out.push('.');
+        out.push(char::from(b'0' + (frac / 10) as u8));
+        if frac % 10 != 0 {
+            out.push(char::from(b'0' + (frac % 10) as u8));
+        }
+    }
+    out
+}
+
+/// Append the decimal digits of `n`.
+fn push_digits(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(buf[i..].iter().map(|&b| char::from(b)));
 }
 
 const SHARDS: usize = 64;
@@ -313,6 +357,11 @@ mod tests {
         assert_eq!(lua_number(60.0), "60");
         assert_eq!(lua_number(59.87), "59.87");
         assert_eq!(lua_number(0.5), "0.5");
+        assert_eq!(lua_number(59.9), "59.9");
+        assert_eq!(lua_number(0.05), "0.05");
+        assert_eq!(lua_number(-1.25), "-1.25");
+        assert_eq!(lua_number(1234567.0), "1234567");
+        assert_eq!(lua_number(10.1), "10.1");
     }
 
     #[test]

@@ -174,7 +174,7 @@ impl PluginFactory for LimitConnFactory {
 
 impl Plugin for LimitConn {
     fn access(&self, ctx: &mut Ctx) -> Step {
-        let key = format!("{}:{}", self.prefix, self.key.resolve(ctx));
+        let key = self.key.counter_key(&self.prefix, ctx);
         let Some(delay) = admit(&key, self.max, self.burst, self.unit_delay) else {
             return Step::Respond(rejected(self.rejected_code, self.rejected_msg.as_deref()));
         };

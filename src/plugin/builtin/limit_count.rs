@@ -18,6 +18,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
@@ -101,6 +102,8 @@ struct Headers {
     limit: HeaderName,
     remaining: HeaderName,
     reset: HeaderName,
+    /// The limit's value (the same on every answer).
+    limit_value: HeaderValue,
 }
 
 struct LimitCount {
@@ -216,11 +219,13 @@ impl PluginFactory for LimitCountFactory {
             .get("show_limit_quota_header")
             .and_then(Value::as_bool)
             .unwrap_or(true);
+        let count = num("count")?;
         let headers = match show {
             true => Some(Arc::new(Headers {
                 limit: header("limit_header", "X-RateLimit-Limit")?,
                 remaining: header("remaining_header", "X-RateLimit-Remaining")?,
                 reset: header("reset_header", "X-RateLimit-Reset")?,
+                limit_value: HeaderValue::from(count),
             })),
             false => None,
         };
@@ -233,7 +238,7 @@ impl PluginFactory for LimitCountFactory {
             _ => Backend::Local,
         };
         Ok(Arc::new(LimitCount {
-            count: num("count")?,
+            count,
             window: num("time_window")?,
             key: KeySpec::from_conf(conf),
             prefix,
@@ -257,55 +262,48 @@ impl PluginFactory for LimitCountFactory {
 }
 
 /// The quota headers for an outcome.
-fn quota_headers(h: &Headers, limit: u64, counted: Counted) -> Vec<(HeaderName, HeaderValue)> {
+fn quota_headers(h: &Headers, counted: Counted) -> Vec<(HeaderName, HeaderValue)> {
     let (remaining, reset) = match counted {
         Counted::Allowed { remaining, reset } => (remaining, reset),
         Counted::Rejected { reset } => (0, reset),
     };
     let reset = (reset * 100.0).floor() / 100.0;
     let mut out = Vec::with_capacity(3);
-    for (name, value) in [
-        (&h.limit, limit.to_string()),
-        (&h.remaining, remaining.to_string()),
-        (&h.reset, lua_number(reset)),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            out.push((name.clone(), v));
-        }
+    out.push((h.limit.clone(), h.limit_value.clone()));
+    out.push((h.remaining.clone(), HeaderValue::from(remaining)));
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(lua_number(reset))) {
+        out.push((h.reset.clone(), v));
     }
     out
 }
 
 /// What a counted request turns into.
-fn decide(
-    counted: Counted,
-    limit: u64,
-    headers: Option<&Headers>,
-    code: u16,
-    msg: Option<&str>,
-) -> Decided {
+fn decide(counted: Counted, headers: Option<&Headers>, code: u16, msg: Option<&str>) -> Decided {
     Decided {
         respond: matches!(counted, Counted::Rejected { .. }).then(|| rejected(code, msg)),
         response_headers: headers
-            .map(|h| quota_headers(h, limit, counted))
+            .map(|h| quota_headers(h, counted))
             .unwrap_or_default(),
     }
 }
 
 impl Plugin for LimitCount {
     fn access(&self, ctx: &mut Ctx) -> Step {
-        let key = format!("{}:{}", self.prefix, self.key.resolve(ctx));
+        let key = self.key.counter_key(&self.prefix, ctx);
         match &self.backend {
             Backend::Local => {
                 let counted = count_local(&key, self.count, self.window, now_ms());
                 let d = decide(
                     counted,
-                    self.count,
                     self.headers.as_deref(),
                     self.rejected_code,
                     self.rejected_msg.as_deref(),
                 );
-                ctx.response_headers.extend(d.response_headers);
+                if ctx.response_headers.is_empty() {
+                    ctx.response_headers = d.response_headers;
+                } else {
+                    ctx.response_headers.extend(d.response_headers);
+                }
                 match d.respond {
                     Some(r) => Step::Respond(r),
                     None => Step::Continue,
@@ -332,7 +330,7 @@ impl Plugin for LimitCount {
                         redis_counted(&r, limit).ok_or_else(|| format!("unexpected reply {r:?}"))
                     });
                     match counted {
-                        Ok(c) => decide(c, limit, headers.as_deref(), code, msg.as_deref()),
+                        Ok(c) => decide(c, headers.as_deref(), code, msg.as_deref()),
                         Err(e) => {
                             tracing::error!("limit-count: failed to limit count: {e}");
                             Decided {
@@ -409,8 +407,9 @@ mod tests {
             limit: HeaderName::from_static("x-ratelimit-limit"),
             remaining: HeaderName::from_static("x-ratelimit-remaining"),
             reset: HeaderName::from_static("x-ratelimit-reset"),
+            limit_value: HeaderValue::from(3u64),
         };
-        let d = decide(Counted::Rejected { reset: 12.345 }, 3, Some(&h), 429, None);
+        let d = decide(Counted::Rejected { reset: 12.345 }, Some(&h), 429, None);
         assert_eq!(d.respond.map(|r| r.status.as_u16()), Some(429));
         let values: Vec<&str> = d
             .response_headers

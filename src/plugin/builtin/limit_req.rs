@@ -180,7 +180,7 @@ fn delay_of(leak: Leak, nodelay: bool) -> Option<Duration> {
 
 impl Plugin for LimitReq {
     fn access(&self, ctx: &mut Ctx) -> Step {
-        let key = format!("{}:{}", self.prefix, self.key.resolve(ctx));
+        let key = self.key.counter_key(&self.prefix, ctx);
         let Some(pool) = self.redis.clone() else {
             let now = now_ms();
             let (rate, burst) = (self.rate, self.burst);

@@ -111,15 +111,15 @@ pub fn entry(ctx: &Ctx) -> Value {
     });
     if let Some(m) = e.as_object_mut() {
         if let Some(u) = &ctx.upstream_addr {
-            m.insert("upstream".into(), Value::String(u.clone()));
+            m.insert("upstream".into(), Value::String(u.to_string()));
         }
         if let Some(u) = upstream_ms {
             m.insert("upstream_latency".into(), json!(u));
         }
-        if let Some(r) = &ctx.route_id {
+        if let Some(r) = ctx.route_id() {
             m.insert("route_id".into(), Value::String(r.to_string()));
         }
-        if let Some(s) = &ctx.service_id {
+        if let Some(s) = ctx.service_id() {
             m.insert("service_id".into(), Value::String(s.to_string()));
         }
         if let Some(c) = ctx.consumer_name() {

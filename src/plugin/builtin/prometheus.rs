@@ -6,15 +6,16 @@
 //! metrics are served by the export listener (see `crate::metrics`).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::histogram::Histogram;
 use serde_json::{json, Value};
 
-use crate::metrics::{self, RequestLabels, StatusLabels};
+use crate::metrics::{self, AtomicHistogram, RequestLabels, StatusLabels};
 use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory};
 
 /// The factory.
@@ -22,30 +23,49 @@ pub struct PrometheusFactory;
 
 struct Prometheus {
     prefer_name: bool,
-    /// Metric handles by label values, so a request costs a hash and a read
-    /// lock instead of building label sets (several strings) per metric.
-    cache: RwLock<HashMap<u64, Arc<Handles>>>,
+    /// Metric handles by label values, so a request costs one key compare
+    /// instead of building label sets (several strings) per metric. Read
+    /// without a lock; a miss (a new label combination: rare, and bounded)
+    /// copies the map.
+    cache: ArcSwap<HashMap<Box<[u8]>, Arc<Handles>>>,
 }
 
-/// Label sets a cache entry serves (compared on hit: hashes can collide).
-#[derive(PartialEq, Eq)]
-struct Key {
-    route: String,
-    service: String,
+/// The label values of one request.
+struct Labels<'a> {
+    route: &'a str,
+    service: &'a str,
     code: u16,
-    consumer: String,
-    node: String,
-    matched_uri: String,
-    matched_host: String,
+    consumer: &'a str,
+    node: &'a str,
+    matched_uri: &'a str,
+    matched_host: &'a str,
+}
+
+impl Labels<'_> {
+    /// The cache key: every value, length-prefixed (unambiguous).
+    fn write_key(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(&self.code.to_le_bytes());
+        for part in [
+            self.route,
+            self.service,
+            self.consumer,
+            self.node,
+            self.matched_uri,
+            self.matched_host,
+        ] {
+            out.extend_from_slice(&(part.len() as u32).to_le_bytes());
+            out.extend_from_slice(part.as_bytes());
+        }
+    }
 }
 
 /// The metrics of one label combination.
 struct Handles {
-    key: Key,
     status: Counter,
-    latency_request: Histogram,
-    latency_upstream: Histogram,
-    latency_apisix: Histogram,
+    latency_request: AtomicHistogram,
+    latency_upstream: AtomicHistogram,
+    latency_apisix: AtomicHistogram,
     ingress: Counter,
     egress: Counter,
 }
@@ -73,7 +93,7 @@ impl PluginFactory for PrometheusFactory {
                 .get("prefer_name")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
-            cache: RwLock::new(HashMap::new()),
+            cache: ArcSwap::from_pointee(HashMap::new()),
         }))
     }
 }
@@ -81,8 +101,8 @@ impl PluginFactory for PrometheusFactory {
 impl Prometheus {
     /// The route and service labels: ids, or names with `prefer_name`.
     fn names<'c>(&self, ctx: &'c Ctx) -> (Cow<'c, str>, Cow<'c, str>) {
-        let route = ctx.route_id.as_deref().unwrap_or_default();
-        let service = ctx.service_id.as_deref().unwrap_or_default();
+        let route = ctx.route_id().unwrap_or_default();
+        let service = ctx.service_id().unwrap_or_default();
         if !self.prefer_name {
             return (Cow::Borrowed(route), Cow::Borrowed(service));
         }
@@ -102,73 +122,61 @@ impl Prometheus {
     }
 }
 
+thread_local! {
+    /// The key buffer, reused across requests on a worker thread.
+    static KEY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 impl Prometheus {
     /// The metric handles for this request's labels (cached; nothing is
     /// allocated on a hit).
     fn handles(&self, ctx: &Ctx) -> Arc<Handles> {
         let (route, service) = self.names(ctx);
-        let consumer = ctx.consumer_name().unwrap_or_default();
-        let node = ctx.upstream_node.as_deref().unwrap_or_default();
-        let matched_uri = ctx.matched_uri.as_deref().unwrap_or_default();
-        let matched_host = ctx.matched_host.as_deref().unwrap_or_default();
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (
-            route.as_ref(),
-            service.as_ref(),
-            ctx.status,
-            consumer,
-            node,
-            matched_uri,
-            matched_host,
-        )
-            .hash(&mut h);
-        let hash = h.finish();
-        let same = |k: &Key| {
-            k.code == ctx.status
-                && k.route == route.as_ref()
-                && k.service == service.as_ref()
-                && k.consumer == consumer
-                && k.node == node
-                && k.matched_uri == matched_uri
-                && k.matched_host == matched_host
+        let labels = Labels {
+            route: &route,
+            service: &service,
+            code: ctx.status,
+            consumer: ctx.consumer_name().unwrap_or_default(),
+            node: ctx.upstream_node.as_deref().unwrap_or_default(),
+            matched_uri: ctx.matched_uri().unwrap_or_default(),
+            matched_host: ctx.matched_host().unwrap_or_default(),
         };
-        if let Ok(cache) = self.cache.read() {
-            if let Some(found) = cache.get(&hash).filter(|e| same(&e.key)) {
+        KEY.with(|buf| {
+            let Ok(mut key) = buf.try_borrow_mut() else {
+                // Not reachable (no re-entry), but never panic for a metric.
+                return Arc::new(create(&labels));
+            };
+            labels.write_key(&mut key);
+            if let Some(found) = self.cache.load().get(key.as_slice()) {
                 return found.clone();
             }
-        }
-        let built = Arc::new(create(Key {
-            route: route.into_owned(),
-            service: service.into_owned(),
-            code: ctx.status,
-            consumer: consumer.to_string(),
-            node: node.to_string(),
-            matched_uri: matched_uri.to_string(),
-            matched_host: matched_host.to_string(),
-        }));
-        if let Ok(mut cache) = self.cache.write() {
-            if cache.len() < CACHE_LIMIT {
-                cache.insert(hash, built.clone());
-            }
-        }
-        built
+            let built = Arc::new(create(&labels));
+            self.cache.rcu(|cache| {
+                let mut next = HashMap::clone(cache);
+                if next.len() < CACHE_LIMIT {
+                    next.insert(key.as_slice().into(), built.clone());
+                }
+                next
+            });
+            built
+        })
     }
 }
 
 /// Look up (creating) every metric of one label combination.
-fn create(key: Key) -> Handles {
+fn create(key: &Labels) -> Handles {
     let m = metrics::global();
     let request_type = "traditional_http".to_string();
     let status = m
         .http_status
         .get_or_create(&StatusLabels {
             code: key.code.to_string(),
-            route: key.route.clone(),
-            matched_uri: key.matched_uri.clone(),
-            matched_host: key.matched_host.clone(),
-            service: key.service.clone(),
-            consumer: key.consumer.clone(),
-            node: key.node.clone(),
+            route: key.route.to_string(),
+            matched_uri: key.matched_uri.to_string(),
+            matched_host: key.matched_host.to_string(),
+            service: key.service.to_string(),
+            consumer: key.consumer.to_string(),
+            node: key.node.to_string(),
             request_type: request_type.clone(),
             request_llm_model: String::new(),
             llm_model: String::new(),
@@ -176,10 +184,10 @@ fn create(key: Key) -> Handles {
         .clone();
     let labels = |kind: &str| RequestLabels {
         r#type: kind.to_string(),
-        route: key.route.clone(),
-        service: key.service.clone(),
-        consumer: key.consumer.clone(),
-        node: key.node.clone(),
+        route: key.route.to_string(),
+        service: key.service.to_string(),
+        consumer: key.consumer.to_string(),
+        node: key.node.to_string(),
         request_type: request_type.clone(),
         request_llm_model: String::new(),
         llm_model: String::new(),
@@ -199,7 +207,6 @@ fn create(key: Key) -> Handles {
         latency_apisix,
         ingress,
         egress,
-        key,
     }
 }
 

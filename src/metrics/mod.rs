@@ -14,10 +14,12 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::config::Snapshot;
+
+mod histogram;
+pub use histogram::AtomicHistogram;
 
 /// APISIX's default latency buckets, in milliseconds.
 pub const LATENCY_BUCKETS: [f64; 15] = [
@@ -120,7 +122,7 @@ pub struct Metrics {
     /// `apisix_http_status`.
     pub http_status: Family<StatusLabels, Counter>,
     /// `apisix_http_latency` (ms).
-    pub http_latency: Family<RequestLabels, Histogram>,
+    pub http_latency: Family<RequestLabels, AtomicHistogram>,
     /// `apisix_bandwidth` (bytes).
     pub bandwidth: Family<RequestLabels, Counter>,
     /// `apisix_etcd_reachable`.
@@ -154,8 +156,8 @@ pub fn global() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)
 }
 
-fn latency_histogram() -> Histogram {
-    Histogram::new(LATENCY_BUCKETS)
+fn latency_histogram() -> AtomicHistogram {
+    AtomicHistogram::new(&LATENCY_BUCKETS)
 }
 
 impl Metrics {
@@ -269,7 +271,7 @@ impl Metrics {
                 self.upstream_status
                     .get_or_create(&UpstreamLabels {
                         name: up.id.to_string(),
-                        ip: node.host.clone(),
+                        ip: node.host.to_string(),
                         port: node.port.to_string(),
                     })
                     .set(i64::from(up.is_healthy(i)));
