@@ -46,6 +46,7 @@ pub enum StartError {
 pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartError> {
     // `plugins:` decides which plugins items may use (before anything compiles).
     crate::plugin::registry::set_enabled(cfg.plugins.clone());
+    crate::plugin::registry::set_attrs(cfg.plugin_attr.clone());
     let shared = Arc::new(SharedSnapshot::new());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut background = Vec::new();

@@ -120,11 +120,11 @@ pub trait Plugin: Send + Sync + 'static {
     fn log(&self, _ctx: &Ctx) {}
 }
 
-/// What a factory needs at build time besides the configuration.
+/// What a factory needs at build time besides the configuration. (Plugin
+/// metadata is not here: it changes without the routes using it, so plugins
+/// read it per request through [`Ctx::plugin_metadata`].)
 #[derive(Debug, Clone, Default)]
 pub struct BuildEnv {
-    /// The plugin's metadata (`/plugin_metadata/{name}`), if any.
-    pub metadata: Option<Arc<Value>>,
     /// `plugin_attr.{name}` from config.yaml, if any.
     pub attr: Option<Value>,
     /// Which resource holds this configuration (`route 1`), for logs and keys.

@@ -84,6 +84,22 @@ pub fn is_enabled(name: &str) -> bool {
         .is_none_or(|list| list.iter().any(|n| n == name))
 }
 
+fn attr_store() -> &'static arc_swap::ArcSwap<serde_json::Map<String, serde_json::Value>> {
+    static ATTRS: OnceLock<arc_swap::ArcSwap<serde_json::Map<String, serde_json::Value>>> =
+        OnceLock::new();
+    ATTRS.get_or_init(Default::default)
+}
+
+/// Set `plugin_attr` from config.yaml (at start).
+pub fn set_attrs(attrs: serde_json::Map<String, serde_json::Value>) {
+    attr_store().store(std::sync::Arc::new(attrs));
+}
+
+/// `plugin_attr.{name}`, if configured.
+pub fn attr(name: &str) -> Option<serde_json::Value> {
+    attr_store().load().get(name).cloned()
+}
+
 /// The enabled plugins strait implements, sorted by name.
 pub fn enabled_names() -> Vec<String> {
     let mut names: Vec<String> = all()

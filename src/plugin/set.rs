@@ -82,8 +82,7 @@ impl PluginSet {
                 format!("failed to check the configuration of plugin {name} err: {e}")
             })?;
             let env = BuildEnv {
-                metadata: None,
-                attr: None,
+                attr: registry::attr(name),
                 holder: holder.to_string(),
             };
             let instance = if on_consumer && reg.consumer_schema.is_some() {

@@ -40,6 +40,9 @@ pub struct GatewayOpts {
     pub admin: Option<String>,
     /// Extra YAML appended to config.yaml (top-level sections only).
     pub extra_yaml: String,
+    /// Extra entries of `plugin_attr` (2-space indented, next to the
+    /// `prometheus` entry every test gateway has).
+    pub plugin_attr_yaml: String,
 }
 
 /// The admin key of gateways started with [`GatewayOpts::with_admin`].
@@ -58,6 +61,7 @@ impl Default for GatewayOpts {
             shutdown_timeout: "5s".into(),
             admin: None,
             extra_yaml: String::new(),
+            plugin_attr_yaml: String::new(),
         }
     }
 }
@@ -103,6 +107,13 @@ impl GatewayOpts {
     /// Append top-level YAML to config.yaml (e.g. a `plugins:` list).
     pub fn extra_yaml(mut self, yaml: &str) -> GatewayOpts {
         self.extra_yaml = yaml.to_string();
+        self
+    }
+
+    /// Add entries to `plugin_attr` (2-space indented, e.g.
+    /// `"  redirect:\n    https_port: 8443\n"`).
+    pub fn plugin_attr(mut self, yaml: &str) -> GatewayOpts {
+        self.plugin_attr_yaml = yaml.to_string();
         self
     }
 
@@ -165,7 +176,7 @@ impl Gateway {
             "apisix:\n  node_listen:\n    - ip: 127.0.0.1\n      port: {proxy_port}\n  status:\n    ip: 127.0.0.1\n    port: {status_port}\n\
              nginx_config:\n  worker_processes: 2\n  error_log_level: info\n  worker_shutdown_timeout: {shutdown}\n\
              deployment:\n{role}  etcd:\n    host:\n      - \"{etcd}\"\n    prefix: {prefix}\n    timeout: {timeout}\n    resync_delay: 0.2\n\
-             plugin_attr:\n  prometheus:\n    export_addr:\n      ip: 127.0.0.1\n      port: {metrics_port}\n\
+             plugin_attr:\n  prometheus:\n    export_addr:\n      ip: 127.0.0.1\n      port: {metrics_port}\n{attrs}\
              strait:\n  data_dir: {data_dir}\n  snapshot_file: {snapshot}\n{extra}",
             shutdown = opts.shutdown_timeout,
             prefix = opts.prefix,
@@ -173,6 +184,7 @@ impl Gateway {
             snapshot = snapshot.display(),
             data_dir = dir.path().join("data").display(),
             extra = opts.extra_yaml,
+            attrs = opts.plugin_attr_yaml,
         );
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, config).expect("write config.yaml");

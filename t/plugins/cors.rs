@@ -101,3 +101,50 @@ async fn cors_preflight_and_response_headers() {
         r.body
     );
 }
+
+/// Wait (up to 5 s) until `GET path` from `origin` gets `expected` as its
+/// `Access-Control-Allow-Origin`.
+async fn until_allowed(env: &Env, path: &str, origin: &str, expected: Option<&str>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = env.get(path, &[("origin", origin)]).await;
+        if r.status == 200 && r.header("access-control-allow-origin") == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{origin}: allow-origin {:?}, expected {expected:?}",
+            r.header("access-control-allow-origin")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn origins_by_metadata_follow_metadata_changes() {
+    let env = Env::start().await;
+    env.put(
+        "/plugin_metadata/cors",
+        json!({"allow_origins": {"partners": "http://m.com,http://n.com"}}),
+    )
+    .await;
+    env.put(
+        "/routes/1",
+        json!({"uri": "/hello", "upstream": env.upstream(),
+               "plugins": {"cors": {"allow_origins": "http://own.com",
+                                    "allow_origins_by_metadata": ["partners"]}}}),
+    )
+    .await;
+    until_allowed(&env, "/hello", "http://n.com", Some("http://n.com")).await;
+    until_allowed(&env, "/hello", "http://own.com", Some("http://own.com")).await;
+    until_allowed(&env, "/hello", "http://x.com", None).await;
+
+    // The route is untouched; the metadata alone changes who is allowed.
+    env.put(
+        "/plugin_metadata/cors",
+        json!({"allow_origins": {"partners": "http://x.com"}}),
+    )
+    .await;
+    until_allowed(&env, "/hello", "http://x.com", Some("http://x.com")).await;
+    until_allowed(&env, "/hello", "http://n.com", None).await;
+}

@@ -56,6 +56,39 @@ async fn local_policy_limits_per_key_with_quota_headers() {
 }
 
 #[tokio::test]
+async fn quota_header_names_come_from_plugin_metadata() {
+    let env = Env::start().await;
+    env.put(
+        "/routes/1",
+        json!({"uri": "/hello", "plugins": {"limit-count": {"count": 5, "time_window": 60}},
+               "upstream": env.upstream()}),
+    )
+    .await;
+    let r = env.until("/hello", &[], 200).await;
+    assert_eq!(r.header("x-ratelimit-limit"), Some("5"));
+
+    // Renamed without touching the route.
+    env.put(
+        "/plugin_metadata/limit-count",
+        json!({"limit_header": "X-Quota-Limit", "remaining_header": "X-Quota-Left",
+               "reset_header": "X-Quota-Reset"}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let r = loop {
+        let r = env.get("/hello", &[]).await;
+        if r.header("x-quota-limit").is_some() || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(r.header("x-quota-limit"), Some("5"), "{:?}", r.headers);
+    assert!(r.header("x-quota-left").is_some());
+    assert!(r.header("x-quota-reset").is_some());
+    assert!(r.header("x-ratelimit-limit").is_none());
+}
+
+#[tokio::test]
 async fn schema_errors_are_clear() {
     let env = Env::start().await;
     let r = env

@@ -48,8 +48,13 @@ pub struct Env {
 impl Env {
     /// Start everything and wait until the gateway is ready.
     pub async fn start() -> Env {
+        Env::start_with(|opts| opts).await
+    }
+
+    /// [`Env::start`] with gateway options adjusted by `adjust`.
+    pub async fn start_with(adjust: impl FnOnce(GatewayOpts) -> GatewayOpts) -> Env {
         let etcd = Etcd::start().await;
-        let gw = Gateway::start(GatewayOpts::etcd(&etcd).with_admin()).await;
+        let gw = Gateway::start(adjust(GatewayOpts::etcd(&etcd).with_admin())).await;
         gw.wait_ready().await;
         let admin = Admin::new(&gw);
         let up = Upstream::start().await;

@@ -80,3 +80,17 @@ async fn redirect_templates_regexes_and_https() {
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
 }
+
+#[tokio::test]
+async fn http_to_https_uses_plugin_attr_https_port() {
+    let env =
+        Env::start_with(|opts| opts.plugin_attr("  redirect:\n    https_port: 8443\n")).await;
+    env.put(
+        "/routes/1",
+        json!({"uri": "/r", "upstream": env.upstream(),
+               "plugins": {"redirect": {"http_to_https": true}}}),
+    )
+    .await;
+    let r = env.until("/r?a=1", &[], 301).await;
+    assert_eq!(r.header("location"), Some("https://127.0.0.1:8443/r?a=1"));
+}

@@ -9,7 +9,6 @@
 //! `*` option. `timing_allow_origins(_by_regex)` add `Timing-Allow-Origin`.
 //! `Vary: Origin` is added unless `allow_origins` is `*`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::header::{self, HeaderName, HeaderValue};
@@ -37,7 +36,8 @@ struct Cors {
     max_age: i64,
     allow_credential: bool,
     by_regex: Option<Regex>,
-    /// The metadata's origin lists named by `allow_origins_by_metadata`.
+    /// The names of the metadata's origin lists (`allow_origins_by_metadata`),
+    /// looked up per request: the metadata may change without this route.
     by_metadata: Option<Vec<String>>,
     timing_origins: Option<String>,
     timing_by_regex: Option<Regex>,
@@ -122,32 +122,23 @@ impl PluginFactory for CorsFactory {
         joined_regex(conf, "timing_allow_origins_by_regex")?;
         Ok(())
     }
-    fn build(&self, conf: &Value, env: &BuildEnv) -> Result<Arc<dyn Plugin>, String> {
-        Ok(Arc::new(Cors::new(conf, env)?))
+    fn build(&self, conf: &Value, _env: &BuildEnv) -> Result<Arc<dyn Plugin>, String> {
+        Ok(Arc::new(Cors::new(conf)?))
     }
 }
 
 impl Cors {
     /// Compile a configuration that passed the schema and [`PluginFactory::check`].
-    fn new(conf: &Value, env: &BuildEnv) -> Result<Cors, String> {
+    fn new(conf: &Value) -> Result<Cors, String> {
         let owned = |k: &str, d: &str| text(conf, k).unwrap_or(d).to_string();
         let by_metadata = conf
             .get("allow_origins_by_metadata")
             .and_then(Value::as_array)
             .map(|names| {
-                let lists: HashMap<&str, &str> = env
-                    .metadata
-                    .as_deref()
-                    .and_then(|m| m.get("allow_origins"))
-                    .and_then(Value::as_object)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
-                    .collect();
                 names
                     .iter()
                     .filter_map(Value::as_str)
-                    .filter_map(|n| lists.get(n).map(|s| s.to_string()))
+                    .map(String::from)
                     .collect()
             });
         Ok(Cors {
@@ -192,21 +183,23 @@ fn from_regex(re: &Regex, req: Option<&str>) -> Option<String> {
 }
 
 impl Cors {
-    fn metadata_origin(&self, req: Option<&str>) -> Option<String> {
-        let lists = self.by_metadata.as_ref()?;
-        lists
+    fn metadata_origin(&self, meta: Option<&Value>, req: Option<&str>) -> Option<String> {
+        let names = self.by_metadata.as_ref()?;
+        let lists = meta?.get("allow_origins")?.as_object()?;
+        names
             .iter()
+            .filter_map(|n| lists.get(n).and_then(Value::as_str))
             .any(|l| matches(req, from_list(l, req).as_deref()))
             .then(|| req.map(String::from))
             .flatten()
     }
 
     /// The `Access-Control-Allow-Origin` value for this request origin, if any.
-    fn allowed_origin(&self, req: Option<&str>) -> Option<String> {
+    fn allowed_origin(&self, meta: Option<&Value>, req: Option<&str>) -> Option<String> {
         let mut allowed = None;
         let mut local = true;
         if self.by_metadata.is_some() {
-            allowed = self.metadata_origin(req);
+            allowed = self.metadata_origin(meta, req);
             local = !matches(req, allowed.as_deref()) && self.allow_origins != "*";
         }
         if local {
@@ -216,7 +209,7 @@ impl Cors {
             };
         }
         if !matches(req, allowed.as_deref()) {
-            allowed = self.metadata_origin(req);
+            allowed = self.metadata_origin(meta, req);
         }
         allowed
     }
@@ -265,7 +258,8 @@ impl Plugin for Cors {
             resp.headers
                 .append(header::VARY, HeaderValue::from_static("Origin"));
         }
-        if let Some(origin) = self.allowed_origin(req) {
+        let meta = ctx.plugin_metadata("cors");
+        if let Some(origin) = self.allowed_origin(meta, req) {
             let methods = match self.allow_methods.as_str() {
                 "**" => ALL_METHODS,
                 m => m,
@@ -304,7 +298,7 @@ mod tests {
     use super::*;
     use crate::schema::validator::Schema;
 
-    fn cors(conf: Value, metadata: Option<Value>) -> Cors {
+    fn cors(conf: Value) -> Cors {
         let f = CorsFactory;
         let mut conf = conf;
         Schema::compile(&f.schema())
@@ -312,52 +306,44 @@ mod tests {
             .validate_and_default(&mut conf)
             .unwrap();
         f.check(&conf, false).unwrap();
-        let env = BuildEnv {
-            metadata: metadata.map(Arc::new),
-            ..BuildEnv::default()
-        };
-        Cors::new(&conf, &env).unwrap()
+        Cors::new(&conf).unwrap()
     }
 
     #[test]
     fn origins() {
-        let c = cors(json!({}), None);
-        assert_eq!(c.allowed_origin(None).as_deref(), Some("*"));
-        assert_eq!(c.allowed_origin(Some("http://a")).as_deref(), Some("*"));
-        let c = cors(json!({"allow_origins": "http://a.com,http://b.com"}), None);
+        let c = cors(json!({}));
+        assert_eq!(c.allowed_origin(None, None).as_deref(), Some("*"));
+        assert_eq!(c.allowed_origin(None, Some("http://a")).as_deref(), Some("*"));
+        let c = cors(json!({"allow_origins": "http://a.com,http://b.com"}));
         assert_eq!(
-            c.allowed_origin(Some("http://b.com")).as_deref(),
+            c.allowed_origin(None, Some("http://b.com")).as_deref(),
             Some("http://b.com")
         );
-        assert_eq!(c.allowed_origin(Some("http://c.com")), None);
-        let c = cors(json!({"allow_origins": "http://a.com"}), None);
-        assert_eq!(c.allowed_origin(Some("http://c.com")), None);
+        assert_eq!(c.allowed_origin(None, Some("http://c.com")), None);
+        let c = cors(json!({"allow_origins": "http://a.com"}));
+        assert_eq!(c.allowed_origin(None, Some("http://c.com")), None);
         assert_eq!(
-            c.allowed_origin(Some("http://a.com")).as_deref(),
+            c.allowed_origin(None, Some("http://a.com")).as_deref(),
             Some("http://a.com")
         );
-        let c = cors(json!({"allow_origins": "**"}), None);
+        let c = cors(json!({"allow_origins": "**"}));
         assert_eq!(
-            c.allowed_origin(Some("http://x")).as_deref(),
+            c.allowed_origin(None, Some("http://x")).as_deref(),
             Some("http://x")
         );
-        let c = cors(
-            json!({"allow_origins_by_regex": [".*\\.test\\.com$"]}),
-            None,
-        );
+        let c = cors(json!({"allow_origins_by_regex": [".*\\.test\\.com$"]}));
         assert_eq!(
-            c.allowed_origin(Some("http://a.test.com")).as_deref(),
+            c.allowed_origin(None, Some("http://a.test.com")).as_deref(),
             Some("http://a.test.com")
         );
-        assert_eq!(c.allowed_origin(Some("http://a.other.com")), None);
-        let c = cors(
-            json!({"allow_origins_by_metadata": ["list"]}),
-            Some(json!({"allow_origins": {"list": "http://m.com,http://n.com"}})),
-        );
+        assert_eq!(c.allowed_origin(None, Some("http://a.other.com")), None);
+        let c = cors(json!({"allow_origins_by_metadata": ["list"]}));
+        let meta = json!({"allow_origins": {"list": "http://m.com,http://n.com"}});
         assert_eq!(
-            c.allowed_origin(Some("http://n.com")).as_deref(),
+            c.allowed_origin(Some(&meta), Some("http://n.com")).as_deref(),
             Some("http://n.com")
         );
+        assert_eq!(c.allowed_origin(None, Some("http://n.com")), None);
     }
 
     #[test]

@@ -106,6 +106,25 @@ struct Headers {
     limit_value: HeaderValue,
 }
 
+impl Headers {
+    /// The quota headers, named by the plugin metadata (`limit_header`,
+    /// `remaining_header`, `reset_header`) or APISIX's defaults.
+    fn named(meta: Option<&Value>, limit: u64) -> Headers {
+        let name = |k: &str, d: &'static str| {
+            meta.and_then(|m| m.get(k))
+                .and_then(Value::as_str)
+                .and_then(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+                .unwrap_or(HeaderName::from_static(d))
+        };
+        Headers {
+            limit: name("limit_header", "x-ratelimit-limit"),
+            remaining: name("remaining_header", "x-ratelimit-remaining"),
+            reset: name("reset_header", "x-ratelimit-reset"),
+            limit_value: HeaderValue::from(limit),
+        }
+    }
+}
+
 struct LimitCount {
     count: u64,
     window: u64,
@@ -207,28 +226,12 @@ impl PluginFactory for LimitCountFactory {
                 .filter(|n| *n > 0)
                 .ok_or_else(|| format!("{k} must be a positive integer"))
         };
-        let meta = env.metadata.as_deref();
-        let header = |k: &str, d: &'static str| {
-            let name = meta
-                .and_then(|m| m.get(k))
-                .and_then(Value::as_str)
-                .unwrap_or(d);
-            HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("{k}: {e}"))
-        };
+        let count = num("count")?;
         let show = conf
             .get("show_limit_quota_header")
             .and_then(Value::as_bool)
             .unwrap_or(true);
-        let count = num("count")?;
-        let headers = match show {
-            true => Some(Arc::new(Headers {
-                limit: header("limit_header", "X-RateLimit-Limit")?,
-                remaining: header("remaining_header", "X-RateLimit-Remaining")?,
-                reset: header("reset_header", "X-RateLimit-Reset")?,
-                limit_value: HeaderValue::from(count),
-            })),
-            false => None,
-        };
+        let headers = show.then(|| Arc::new(Headers::named(None, count)));
         let prefix = match conf.get("group").and_then(Value::as_str) {
             Some(g) => format!("group/{g}"),
             None => counter_prefix(&env.holder, conf),
@@ -287,15 +290,27 @@ fn decide(counted: Counted, headers: Option<&Headers>, code: u16, msg: Option<&s
     }
 }
 
+impl LimitCount {
+    /// The quota headers under the names the plugin metadata gives, when
+    /// headers are shown and metadata exists (read per request: metadata
+    /// changes without the routes using it).
+    fn renamed_headers(&self, ctx: &Ctx) -> Option<Headers> {
+        self.headers.as_ref()?;
+        let meta = ctx.plugin_metadata("limit-count")?;
+        Some(Headers::named(Some(meta), self.count))
+    }
+}
+
 impl Plugin for LimitCount {
     fn access(&self, ctx: &mut Ctx) -> Step {
         let key = self.key.counter_key(&self.prefix, ctx);
         match &self.backend {
             Backend::Local => {
                 let counted = count_local(&key, self.count, self.window, now_ms());
+                let renamed = self.renamed_headers(ctx);
                 let d = decide(
                     counted,
-                    self.headers.as_deref(),
+                    renamed.as_ref().or(self.headers.as_deref()),
                     self.rejected_code,
                     self.rejected_msg.as_deref(),
                 );
@@ -312,7 +327,10 @@ impl Plugin for LimitCount {
             Backend::Redis(pool) => {
                 let pool = pool.clone();
                 let (limit, window) = (self.count, self.window);
-                let headers = self.headers.clone();
+                let headers = self
+                    .renamed_headers(ctx)
+                    .map(Arc::new)
+                    .or_else(|| self.headers.clone());
                 let code = self.rejected_code;
                 let msg = self.rejected_msg.clone();
                 let degrade = self.allow_degradation;
