@@ -253,6 +253,7 @@ impl EtcdSync {
 
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut batch_started: Option<Instant> = None;
+        let mut plugin_reloads = crate::plugin::registry::reloads();
         loop {
             // Publish when the stream has nothing more ready, or after at most
             // BATCH_WINDOW of continuous churn, so a bulk import cannot starve it.
@@ -315,6 +316,14 @@ impl EtcdSync {
                 }
                 _ = tick.tick() => {
                     self.persist_if_dirty(false).await;
+                }
+                // `PUT /apisix/admin/plugins/reload` changed the enabled plugins.
+                Ok(()) = plugin_reloads.changed() => {
+                    let c = self.store.recompile_all();
+                    tracing::info!(items = self.store.len(), "plugin list reloaded: configuration recompiled");
+                    self.pending.routing |= c.routing;
+                    self.pending.any |= c.any;
+                    self.publish_pending();
                 }
             }
         }

@@ -268,6 +268,40 @@ impl ConfigStore {
         changes
     }
 
+    /// Compile every item in service again (the enabled plugins changed).
+    /// An item that no longer compiles keeps its previous compiled form, as
+    /// for a bad new version from etcd.
+    pub fn recompile_all(&mut self) -> Changes {
+        let mut keys: Vec<String> = self.entries.keys().cloned().collect();
+        keys.sort();
+        for key in keys {
+            let Some(e) = self.entries.get(&key) else {
+                continue;
+            };
+            let (kind, id, raw) = (e.kind, e.id.clone(), e.raw.clone());
+            let meta = ItemMeta {
+                id: id.clone(),
+                create_revision: raw.create_revision,
+                mod_revision: raw.mod_revision,
+            };
+            match compile(kind, meta, raw.value.as_bytes()) {
+                Ok(compiled) => {
+                    self.maps.insert(kind, id.clone(), compiled);
+                    self.note_routing(kind, &id);
+                }
+                Err(reason) => tracing::error!(
+                    key = %raw.key,
+                    "{} no longer compiles, previous version kept: {reason}",
+                    kind.singular()
+                ),
+            }
+        }
+        Changes {
+            routing: true,
+            any: !self.entries.is_empty(),
+        }
+    }
+
     /// The raw items in service, for persisting.
     pub fn raw_items(&self) -> Vec<RawItem> {
         let mut v: Vec<RawItem> = self.entries.values().map(|e| e.raw.clone()).collect();

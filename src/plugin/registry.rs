@@ -71,9 +71,23 @@ fn enabled() -> &'static arc_swap::ArcSwapOption<Vec<String>> {
     ENABLED.get_or_init(arc_swap::ArcSwapOption::empty)
 }
 
+/// Bumped at each change of the enabled list, so configuration sources
+/// recompile what they hold (a plugin enabled or disabled applies to
+/// existing routes, as after APISIX's reload).
+fn reload_signal() -> &'static tokio::sync::watch::Sender<u64> {
+    static RELOADS: OnceLock<tokio::sync::watch::Sender<u64>> = OnceLock::new();
+    RELOADS.get_or_init(|| tokio::sync::watch::channel(0).0)
+}
+
 /// Set the enabled plugins (at start, and on `PUT /apisix/admin/plugins/reload`).
 pub fn set_enabled(list: Option<Vec<String>>) {
     enabled().store(list.map(std::sync::Arc::new));
+    reload_signal().send_modify(|n| *n += 1);
+}
+
+/// Changes whenever the enabled list is set again (see [`set_enabled`]).
+pub fn reloads() -> tokio::sync::watch::Receiver<u64> {
+    reload_signal().subscribe()
 }
 
 /// Whether plugin `name` is enabled by `plugins:` (all are without a list).

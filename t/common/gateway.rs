@@ -244,6 +244,11 @@ impl Gateway {
         self.dir.path()
     }
 
+    /// The gateway's `config.yaml` (tests may rewrite it before a reload).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.yaml")
+    }
+
     /// `http://127.0.0.1:{proxy port}{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.proxy_port)

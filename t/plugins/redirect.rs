@@ -83,8 +83,7 @@ async fn redirect_templates_regexes_and_https() {
 
 #[tokio::test]
 async fn http_to_https_uses_plugin_attr_https_port() {
-    let env =
-        Env::start_with(|opts| opts.plugin_attr("  redirect:\n    https_port: 8443\n")).await;
+    let env = Env::start_with(|opts| opts.plugin_attr("  redirect:\n    https_port: 8443\n")).await;
     env.put(
         "/routes/1",
         json!({"uri": "/r", "upstream": env.upstream(),

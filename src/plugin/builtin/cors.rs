@@ -313,7 +313,10 @@ mod tests {
     fn origins() {
         let c = cors(json!({}));
         assert_eq!(c.allowed_origin(None, None).as_deref(), Some("*"));
-        assert_eq!(c.allowed_origin(None, Some("http://a")).as_deref(), Some("*"));
+        assert_eq!(
+            c.allowed_origin(None, Some("http://a")).as_deref(),
+            Some("*")
+        );
         let c = cors(json!({"allow_origins": "http://a.com,http://b.com"}));
         assert_eq!(
             c.allowed_origin(None, Some("http://b.com")).as_deref(),
@@ -340,7 +343,8 @@ mod tests {
         let c = cors(json!({"allow_origins_by_metadata": ["list"]}));
         let meta = json!({"allow_origins": {"list": "http://m.com,http://n.com"}});
         assert_eq!(
-            c.allowed_origin(Some(&meta), Some("http://n.com")).as_deref(),
+            c.allowed_origin(Some(&meta), Some("http://n.com"))
+                .as_deref(),
             Some("http://n.com")
         );
         assert_eq!(c.allowed_origin(None, Some("http://n.com")), None);
