@@ -30,10 +30,14 @@ lint:
 test: deps lint
 	$(CARGO) nextest run --no-fail-fast
 
+# Load scenarios against direct/nginx baselines (bench/run.py) and the
+# criterion micro-benchmarks; figures go to bench/RESULTS.md.
+# `make bench QUICK=1` finishes in under 5 minutes (no criterion runs).
 bench:
 	@.ci/install-deps.sh --bench
-	$(CARGO) bench --bench router
-	$(CARGO) bench --bench reload
+	$(CARGO) build --release --bin strait
+	python3 bench/run.py $(if $(QUICK),--quick,)
+	$(if $(QUICK),,$(CARGO) bench --bench router)
 
 clean:
 	$(CARGO) clean

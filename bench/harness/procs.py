@@ -1,0 +1,237 @@
+"""Processes under test: etcd, the fake upstream (nginx), nginx as a proxy
+baseline and strait, each pinned to a core with taskset and stopped on exit."""
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+# Core layout on a 2-core machine: the proxies (strait or nginx) get core 0;
+# the load generator and the fake upstream share core 1.
+PROXY_CORE = "0"
+CLIENT_CORE = "1"
+
+CHAT_COMPLETION = (
+    '{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,'
+    '"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant",'
+    '"content":"Hello from the mock."},"finish_reason":"stop"}],'
+    '"usage":{"prompt_tokens":9,"completion_tokens":5,"total_tokens":14}}'
+)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=30.0, expect=None):
+    """Poll `url` until it answers (with status `expect`, when given)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if expect is None or r.status == expect:
+                    return
+                last = r.status
+        except urllib.error.HTTPError as e:
+            if expect is not None and e.code == expect:
+                return
+            last = e.code
+        except OSError as e:
+            last = e
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer{'' if expect is None else f' {expect}'}: {last}")
+
+
+class Procs:
+    """Started processes, stopped in reverse order by `stop_all`."""
+
+    def __init__(self, workdir):
+        self.dir = Path(workdir)
+        self.started = []
+
+    def start(self, name, argv, core=None, env=None):
+        log = open(self.dir / f"{name}.log", "wb")
+        if core is not None:
+            argv = ["taskset", "-c", core] + list(argv)
+        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.dir)
+        self.started.append((name, p))
+        return p
+
+    def stop(self, p):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.started = [(n, q) for n, q in self.started if q is not p]
+
+    def stop_all(self):
+        for _, p in reversed(list(self.started)):
+            self.stop(p)
+
+
+def start_etcd(procs):
+    client, peer = free_port(), free_port()
+    procs.start(
+        "etcd",
+        [
+            "etcd", "--data-dir", str(procs.dir / "etcd"),
+            "--listen-client-urls", f"http://127.0.0.1:{client}",
+            "--advertise-client-urls", f"http://127.0.0.1:{client}",
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", f"default=http://127.0.0.1:{peer}",
+            "--logger", "zap", "--log-level", "error",
+            "--quota-backend-bytes", str(4 * 1024**3),
+        ],
+    )
+    url = f"http://127.0.0.1:{client}"
+    wait_http(url + "/health")
+    return url
+
+
+def _nginx(procs, name, http_block, core):
+    d = procs.dir / name
+    d.mkdir(exist_ok=True)
+    conf = d / "nginx.conf"
+    conf.write_text(
+        f"""worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+{http_block}
+}}
+"""
+    )
+    return procs.start(name, ["nginx", "-c", str(conf), "-p", str(d)], core=core)
+
+
+def start_upstream(procs):
+    """The fake upstream every candidate proxies to: a fixed small body on
+    every path, and a fixed chat-completion JSON at /v1/chat/completions."""
+    port = free_port()
+    _nginx(
+        procs,
+        "upstream",
+        f"""  server {{
+    listen 127.0.0.1:{port} reuseport backlog=4096;
+    location / {{ default_type text/plain; return 200 "hello world\\n"; }}
+    location = /v1/chat/completions {{ default_type application/json; return 200 '{CHAT_COMPLETION}'; }}
+  }}""",
+        CLIENT_CORE,
+    )
+    wait_http(f"http://127.0.0.1:{port}/hello", expect=200)
+    return port
+
+
+def start_nginx_proxy(procs, upstream_port):
+    """nginx `proxy_pass` with upstream keep-alive: the baseline proxy."""
+    port = free_port()
+    _nginx(
+        procs,
+        "nginx-proxy",
+        f"""  upstream backend {{ server 127.0.0.1:{upstream_port}; keepalive 320; keepalive_requests 1000000; }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }}
+  }}""",
+        PROXY_CORE,
+    )
+    wait_http(f"http://127.0.0.1:{port}/hello", expect=200)
+    return port
+
+
+ADMIN_KEY = "bench-admin-key-0123456789abcdef"
+
+
+class Strait:
+    """A strait gateway with one worker thread on the proxy core."""
+
+    def __init__(self, procs, binary, etcd_url, name="strait", extra_yaml=""):
+        self.procs = procs
+        self.proxy_port = free_port()
+        self.status_port = free_port()
+        self.admin_port = free_port()
+        self.metrics_port = free_port()
+        d = procs.dir / name
+        d.mkdir(exist_ok=True)
+        conf = d / "config.yaml"
+        conf.write_text(
+            f"""apisix:
+  node_listen: [{{ip: 127.0.0.1, port: {self.proxy_port}}}]
+  status: {{ip: 127.0.0.1, port: {self.status_port}}}
+nginx_config:
+  worker_processes: 1
+  error_log_level: error
+deployment:
+  admin:
+    admin_listen: {{ip: 127.0.0.1, port: {self.admin_port}}}
+    admin_key: [{{name: admin, key: {ADMIN_KEY}, role: admin}}]
+  etcd:
+    host: ["{etcd_url}"]
+plugin_attr:
+  prometheus:
+    export_addr: {{ip: 127.0.0.1, port: {self.metrics_port}}}
+strait:
+  data_dir: {d}/data
+  snapshot_file: {d}/snapshot.json
+{extra_yaml}"""
+        )
+        self.proc = procs.start(name, [str(binary), "-c", str(conf)], core=PROXY_CORE)
+        wait_http(f"http://127.0.0.1:{self.status_port}/status/ready", timeout=60, expect=200)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.proxy_port}{path}"
+
+    def admin_url(self, path):
+        return f"http://127.0.0.1:{self.admin_port}/apisix/admin{path}"
+
+    def stop(self):
+        self.procs.stop(self.proc)
+
+
+def rss_kib(pid):
+    """Resident set size of `pid` in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_model():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def nproc():
+    return os.cpu_count() or 0

@@ -1,0 +1,310 @@
+"""The scenarios of `make bench`. Each returns rows for the results table and
+the figures the goals are judged by. Candidates compared in one scenario run
+back to back in every repetition, in rotating order, so drift on a shared
+host does not favour one of them."""
+
+import os
+import re
+import subprocess
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+from . import config_io, stats, wrk
+from .procs import rss_kib
+
+
+@dataclass
+class Row:
+    scenario: str
+    candidate: str
+    rps: stats.Series
+    p50: stats.Series
+    p99: stats.Series
+    baseline: str = ""
+    ratio: float = float("nan")
+    note: str = ""
+
+
+@dataclass
+class Bench:
+    """What every scenario shares."""
+
+    strait: object
+    etcd_url: str
+    upstream_port: int
+    nginx_port: int
+    seconds: int
+    repeat: int
+    connections: int = 50
+    rows: list = field(default_factory=list)
+    figures: dict = field(default_factory=dict)
+    commands: list = field(default_factory=list)
+
+    def direct_url(self, path):
+        return f"http://127.0.0.1:{self.upstream_port}{path}"
+
+    def nginx_url(self, path):
+        return f"http://127.0.0.1:{self.nginx_port}{path}"
+
+
+def _rotating(bench, candidates, connections=None, during=None):
+    """Run every candidate `(name, url, headers)` `repeat` times, rotating the
+    order; returns {name: [WrkRun]}."""
+    runs = {name: [] for name, _, _ in candidates}
+    for i in range(bench.repeat):
+        k = i % len(candidates)
+        for name, url, headers in candidates[k:] + candidates[:k]:
+            r = wrk.run(
+                url,
+                bench.seconds,
+                connections=connections or bench.connections,
+                headers=headers,
+                during=during.get(name) if during else None,
+            )
+            if r.failed:
+                raise RuntimeError(f"{name}: {r.failed} failed requests ({' '.join(r.command)})")
+            runs[name].append(r)
+    for name, url, headers in candidates:
+        cmd = " ".join(runs[name][0].command)
+        if cmd not in bench.commands:
+            bench.commands.append(cmd)
+    return runs
+
+
+def _row(scenario, name, runs, baseline="", base_runs=None, note=""):
+    row = Row(scenario, name, stats.of(runs, "rps"), stats.of(runs, "p50"), stats.of(runs, "p99"))
+    if base_runs:
+        row.baseline = baseline
+        row.ratio = row.rps.median / stats.of(base_runs, "rps").median
+    row.note = note
+    return row
+
+
+def setup_routes(bench):
+    """Upstream 1 (the fake upstream, keep-alive) and the routes the
+    throughput scenarios use."""
+    s = bench.strait
+    config_io.admin_put(
+        s,
+        "/upstreams/1",
+        {
+            "nodes": {f"127.0.0.1:{bench.upstream_port}": 1},
+            "keepalive_pool": {"size": 320, "idle_timeout": 60, "requests": 1000000},
+        },
+    )
+    config_io.admin_put(s, "/routes/plain", {"uri": "/hello", "upstream_id": "1"})
+    config_io.admin_put(
+        s,
+        "/routes/limit",
+        {
+            "uri": "/limited",
+            "upstream_id": "1",
+            "plugins": {
+                "limit-count": {"count": 1000000000, "time_window": 60, "rejected_code": 503},
+                "prometheus": {},
+            },
+        },
+    )
+    config_io.admin_put(s, "/consumers", {"username": "bench", "plugins": {"key-auth": {"key": "bench-key"}}})
+    config_io.admin_put(
+        s, "/routes/keyauth", {"uri": "/keyed", "upstream_id": "1", "plugins": {"key-auth": {}}}
+    )
+    for path, headers in [("/hello", {}), ("/limited", {}), ("/keyed", {"apikey": "bench-key"})]:
+        _wait_status(s.url(path), 200, headers)
+
+
+def _wait_status(url, status, headers=None, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            req = urllib.request.Request(url, headers=headers or {})
+            with urllib.request.urlopen(req, timeout=2) as r:
+                got = r.status
+        except urllib.error.HTTPError as e:
+            got = e.code
+        except OSError:
+            got = None
+        if got == status:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} never answered {status} (last {got})")
+        time.sleep(0.02)
+
+
+def core_ratio(bench):
+    """1. direct upstream, nginx proxy_pass, strait without plugins."""
+    peak_rss = []
+
+    def sample():
+        peak_rss.append(rss_kib(bench.strait.pid))
+
+    runs = _rotating(
+        bench,
+        [
+            ("direct", bench.direct_url("/hello"), ()),
+            ("nginx", bench.nginx_url("/hello"), ()),
+            ("strait", bench.strait.url("/hello"), ()),
+        ],
+        during={"strait": sample},
+    )
+    direct = stats.of(runs["direct"], "rps").median
+    rows = [_row("1. core ratio", "direct upstream", runs["direct"])]
+    for name, label in [("nginx", "nginx proxy_pass"), ("strait", "strait, 1 route, no plugins")]:
+        rps = stats.of(runs[name], "rps").median
+        note = ""
+        if rps >= 0.95 * direct:
+            note = "client/upstream-bound: proxied ≈ direct, the proxy is not what is measured"
+        base = "nginx" if name == "strait" else "direct"
+        rows.append(_row("1. core ratio", label, runs[name], base, runs[base], note))
+    bench.rows += rows
+    bench.figures["strait_vs_nginx"] = rows[2].ratio
+    bench.figures["rss_load_kib"] = max(peak_rss) if peak_rss else 0
+    bench.figures["plain_runs"] = runs["strait"]
+
+
+def plugins(bench):
+    """2. plugins, each as a ratio to the same gateway's route without plugins."""
+    runs = _rotating(
+        bench,
+        [
+            ("plain", bench.strait.url("/hello"), ()),
+            ("limit", bench.strait.url("/limited"), ()),
+            ("keyauth", bench.strait.url("/keyed"), ("apikey: bench-key",)),
+        ],
+    )
+    scen = "2. plugins"
+    bench.rows.append(_row(scen, "strait, no plugins", runs["plain"]))
+    lc = _row(scen, "strait, limit-count + prometheus", runs["limit"], "no plugins", runs["plain"])
+    ka = _row(scen, "strait, key-auth", runs["keyauth"], "no plugins", runs["plain"])
+    bench.rows += [lc, ka]
+    bench.rows.append(
+        Row(scen, "strait, trivial Lua plugin", stats.Series([]), stats.Series([]), stats.Series([]),
+            note="not run: Lua plugins arrive with issue 6")
+    )
+    bench.figures["limit_vs_plain"] = lc.ratio
+
+
+def latency(bench):
+    """3. one connection: added latency over direct."""
+    runs = _rotating(
+        bench,
+        [
+            ("direct", bench.direct_url("/hello"), ()),
+            ("nginx", bench.nginx_url("/hello"), ()),
+            ("strait", bench.strait.url("/hello"), ()),
+        ],
+        connections=1,
+    )
+    scen = "3. latency, 1 connection"
+    d50 = stats.of(runs["direct"], "p50").median
+    d99 = stats.of(runs["direct"], "p99").median
+    bench.rows.append(_row(scen, "direct upstream", runs["direct"]))
+    for name, label in [("nginx", "nginx proxy_pass"), ("strait", "strait, no plugins")]:
+        p50 = stats.of(runs[name], "p50").median
+        p99 = stats.of(runs[name], "p99").median
+        note = f"added: p50 +{(p50 - d50) * 1000:.0f} µs, p99 +{(p99 - d99) * 1000:.0f} µs"
+        bench.rows.append(_row(scen, label, runs[name], "direct", runs["direct"], note))
+        bench.figures[f"added_p99_us_{name}"] = (p99 - d99) * 1000
+        bench.figures[f"added_p50_us_{name}"] = (p50 - d50) * 1000
+
+
+def churn(bench):
+    """5. 10 route changes per second through the Admin API during load."""
+    stop = threading.Event()
+    writes = {"ok": 0, "failed": 0}
+
+    def writer():
+        i = 0
+        next_at = time.monotonic()
+        while not stop.is_set():
+            try:
+                config_io.admin_put(
+                    bench.strait,
+                    f"/routes/churn{i % 10}",
+                    {"uri": f"/churn{i % 10}", "desc": f"change {i}", "upstream_id": "1"},
+                )
+                writes["ok"] += 1
+            except Exception:  # counted, reported
+                writes["failed"] += 1
+            i += 1
+            next_at += 0.1
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    quiet = []
+    churned = []
+    for _ in range(bench.repeat):
+        quiet.append(wrk.run(bench.strait.url("/hello"), bench.seconds, bench.connections))
+        stop.clear()
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        churned.append(wrk.run(bench.strait.url("/hello"), bench.seconds, bench.connections))
+        stop.set()
+        t.join()
+    failed = sum(r.failed for r in churned)
+    scen = "5. config churn"
+    bench.rows.append(_row(scen, "strait, no churn", quiet))
+    bench.rows.append(
+        _row(
+            scen,
+            "strait, 10 route changes/s",
+            churned,
+            "no churn",
+            quiet,
+            f"{failed} failed requests; {writes['ok']} Admin API writes ({writes['failed']} failed); "
+            f"p99 {stats.of(churned, 'p99').median:.2f} ms vs {stats.of(quiet, 'p99').median:.2f} ms",
+        )
+    )
+    bench.figures["churn_failed"] = failed + writes["failed"]
+
+
+def many_routes(bench, count=10000):
+    """4. 10,000 routes with vars and hosts: throughput vs 1 route. Also
+    7. memory with those routes loaded."""
+    config_io.etcd_bulk_put(
+        bench.etcd_url,
+        ((f"/routes/many{i}", config_io.route_with_vars_and_host(i)) for i in range(count)),
+    )
+    probe = count // 2
+    url = bench.strait.url(f"/svc{probe}/42/items?v={probe}")
+    host = (f"Host: h{probe}.example.com",)
+    last = count - 1
+    _wait_status(
+        bench.strait.url(f"/svc{last}/1/items?v={last}"),
+        200,
+        {"Host": f"h{last}.example.com"},
+        timeout=120,
+    )
+    time.sleep(2)
+    bench.figures["rss_routes_kib"] = rss_kib(bench.strait.pid)
+    runs = _rotating(bench, [("one", bench.strait.url("/hello"), ()), ("many", url, host)])
+    scen = f"4. {count:,} routes"
+    bench.rows.append(_row(scen, "strait, 1 route matched (static)", runs["one"]))
+    bench.rows.append(
+        _row(scen, f"strait, {count:,} routes (host + parameter path + vars)", runs["many"], "1 route", runs["one"])
+    )
+
+
+_RELOAD_LINE = re.compile(r"^(.*): n=(\d+) p50=([\d.]+)ms p99=([\d.]+)ms max=([\d.]+)ms$")
+
+
+def reload_bench(bench, routes, writes):
+    """6. Admin-API write → first request served by it (bench/reload.rs)."""
+    env = dict(os.environ, STRAIT_BENCH_ROUTES=str(routes), STRAIT_BENCH_WRITES=str(writes))
+    cmd = ["cargo", "bench", "--bench", "reload"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    bench.commands.append(f"STRAIT_BENCH_ROUTES={routes} STRAIT_BENCH_WRITES={writes} " + " ".join(cmd))
+    results = []
+    for line in out.splitlines():
+        m = _RELOAD_LINE.match(line.strip())
+        if m:
+            results.append((m.group(1), int(m.group(2)), float(m.group(3)), float(m.group(4)), float(m.group(5))))
+    bench.figures["reload"] = results
+    for label, n, p50, p99, mx in results:
+        if label.startswith("end-to-end, Admin API PUT -> first 200 with 1 routes"):
+            bench.figures["admin_p99_ms"] = p99
+        if label.startswith(f"end-to-end, Admin API PUT -> first 200 with {routes} routes"):
+            bench.figures["admin_big_p99_ms"] = p99
+            bench.figures["big_routes"] = routes
+    return results
