@@ -46,7 +46,9 @@ def main():
             upstream = procs.start_upstream(p)
             nginx = procs.start_nginx_proxy(p, upstream)
             strait = procs.Strait(p, args.binary, etcd_url)
-            bench = scenarios.Bench(strait, etcd_url, upstream, nginx, seconds, repeat)
+            bench = scenarios.Bench(
+                strait, procs.nginx_worker(p, "nginx-proxy"), etcd_url, upstream, nginx, seconds, repeat
+            )
             scenarios.setup_routes(bench)
             bench.figures["rss_idle_kib"] = procs.rss_kib(strait.pid)
             steps = [

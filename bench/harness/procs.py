@@ -123,6 +123,14 @@ http {{
     return procs.start(name, ["nginx", "-c", str(conf), "-p", str(d)], core=core)
 
 
+def nginx_worker(procs, name):
+    """The worker pid of the nginx started as `name`."""
+    for n, p in procs.started:
+        if n == name:
+            return worker_pid(p)
+    raise KeyError(name)
+
+
 def start_upstream(procs):
     """The fake upstream every candidate proxies to: a fixed small body on
     every path, and a fixed chat-completion JSON at /v1/chat/completions."""
@@ -216,6 +224,21 @@ strait:
 
     def stop(self):
         self.procs.stop(self.proc)
+
+
+def cpu_ticks(pid):
+    """User + system CPU time of `pid` so far, in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def worker_pid(master):
+    """The single worker of an nginx master process."""
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    return int(children[0]) if children else master.pid
 
 
 def rss_kib(pid):

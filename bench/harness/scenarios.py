@@ -32,6 +32,7 @@ class Bench:
     """What every scenario shares."""
 
     strait: object
+    nginx_pid: int
     etcd_url: str
     upstream_port: int
     nginx_port: int
@@ -49,9 +50,10 @@ class Bench:
         return f"http://127.0.0.1:{self.nginx_port}{path}"
 
 
-def _rotating(bench, candidates, connections=None, during=None):
+def _rotating(bench, candidates, connections=None, during=None, cpu_pids=None):
     """Run every candidate `(name, url, headers)` `repeat` times, rotating the
-    order; returns {name: [WrkRun]}."""
+    order; returns {name: [WrkRun]}. `cpu_pids` maps a candidate to the
+    process whose CPU time per request is recorded."""
     runs = {name: [] for name, _, _ in candidates}
     for i in range(bench.repeat):
         k = i % len(candidates)
@@ -62,6 +64,7 @@ def _rotating(bench, candidates, connections=None, during=None):
                 connections=connections or bench.connections,
                 headers=headers,
                 during=during.get(name) if during else None,
+                cpu_pid=(cpu_pids or {}).get(name),
             )
             if r.failed:
                 raise RuntimeError(f"{name}: {r.failed} failed requests ({' '.join(r.command)})")
@@ -78,6 +81,9 @@ def _row(scenario, name, runs, baseline="", base_runs=None, note=""):
     if base_runs:
         row.baseline = baseline
         row.ratio = row.rps.median / stats.of(base_runs, "rps").median
+    cpu = stats.of(runs, "cpu_us")
+    if runs and runs[0].cpu_us == runs[0].cpu_us:  # measured (not NaN)
+        note = (note + "; " if note else "") + f"proxy CPU {cpu.median:.1f} µs/request"
     row.note = note
     return row
 
@@ -148,6 +154,7 @@ def core_ratio(bench):
             ("strait", bench.strait.url("/hello"), ()),
         ],
         during={"strait": sample},
+        cpu_pids={"strait": bench.strait.pid, "nginx": bench.nginx_pid},
     )
     direct = stats.of(runs["direct"], "rps").median
     rows = [_row("1. core ratio", "direct upstream", runs["direct"])]
@@ -173,6 +180,7 @@ def plugins(bench):
             ("limit", bench.strait.url("/limited"), ()),
             ("keyauth", bench.strait.url("/keyed"), ("apikey: bench-key",)),
         ],
+        cpu_pids={n: bench.strait.pid for n in ("plain", "limit", "keyauth")},
     )
     scen = "2. plugins"
     bench.rows.append(_row(scen, "strait, no plugins", runs["plain"]))

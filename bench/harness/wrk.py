@@ -5,7 +5,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from .procs import CLIENT_CORE
+from .procs import CLIENT_CORE, TICKS_PER_SECOND, cpu_ticks
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
@@ -27,6 +27,8 @@ class WrkRun:
     requests: int
     non_2xx: int = 0
     socket_errors: int = 0
+    # CPU time the measured process spent per request (µs), when known.
+    cpu_us: float = float("nan")
     command: list = field(default_factory=list)
 
     @property
@@ -53,8 +55,10 @@ def parse(out):
     )
 
 
-def run(url, seconds, connections=50, headers=(), threads=1, during=None):
-    """One wrk run; `during`, if given, is called halfway through."""
+def run(url, seconds, connections=50, headers=(), threads=1, during=None, cpu_pid=None):
+    """One wrk run; `during`, if given, is called halfway through; with
+    `cpu_pid`, that process's CPU time per request is recorded."""
+    before = cpu_ticks(cpu_pid) if cpu_pid else None
     cmd = [
         "taskset", "-c", CLIENT_CORE, "wrk", f"-t{threads}", f"-c{connections}",
         f"-d{seconds}s", "--latency",
@@ -71,4 +75,6 @@ def run(url, seconds, connections=50, headers=(), threads=1, during=None):
         raise RuntimeError(f"wrk failed ({p.returncode}): {err.strip()}")
     r = parse(out)
     r.command = cmd[3:]
+    if cpu_pid and r.requests:
+        r.cpu_us = (cpu_ticks(cpu_pid) - before) / TICKS_PER_SECOND * 1e6 / r.requests
     return r
