@@ -227,9 +227,9 @@ strait:
 
 
 def cpu_ticks(pid):
-    """User + system CPU time of `pid` so far, in clock ticks."""
+    """(user, system) CPU time of `pid` so far, in clock ticks."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]), int(fields[12])
 
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")

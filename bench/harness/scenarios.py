@@ -83,7 +83,10 @@ def _row(scenario, name, runs, baseline="", base_runs=None, note=""):
         row.ratio = row.rps.median / stats.of(base_runs, "rps").median
     cpu = stats.of(runs, "cpu_us")
     if runs and runs[0].cpu_us == runs[0].cpu_us:  # measured (not NaN)
-        note = (note + "; " if note else "") + f"proxy CPU {cpu.median:.1f} µs/request"
+        kernel = stats.of(runs, "sys_us").median
+        note = (note + "; " if note else "") + (
+            f"proxy CPU {cpu.median:.1f} µs/request ({kernel:.1f} in the kernel)"
+        )
     row.note = note
     return row
 

@@ -27,8 +27,10 @@ class WrkRun:
     requests: int
     non_2xx: int = 0
     socket_errors: int = 0
-    # CPU time the measured process spent per request (µs), when known.
+    # CPU time the measured process spent per request (µs), when known:
+    # total, and the part spent in the kernel.
     cpu_us: float = float("nan")
+    sys_us: float = float("nan")
     command: list = field(default_factory=list)
 
     @property
@@ -76,5 +78,8 @@ def run(url, seconds, connections=50, headers=(), threads=1, during=None, cpu_pi
     r = parse(out)
     r.command = cmd[3:]
     if cpu_pid and r.requests:
-        r.cpu_us = (cpu_ticks(cpu_pid) - before) / TICKS_PER_SECOND * 1e6 / r.requests
+        user, system = cpu_ticks(cpu_pid)
+        per_request = 1e6 / TICKS_PER_SECOND / r.requests
+        r.cpu_us = (user - before[0] + system - before[1]) * per_request
+        r.sys_us = (system - before[1]) * per_request
     return r

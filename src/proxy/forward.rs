@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 
 use super::completion::{Completion, CompletionBody};
 use super::headers::upstream_host;
-use crate::body::{full, IdleTimeoutBody, ProxyBody};
+use crate::body::{empty, full, IdleTimeoutBody, ProxyBody};
 use crate::config::compiled::Timeouts;
 use crate::error::ProxyError;
 use crate::upstream::connector::{ConnectError, TlsMode};
@@ -37,6 +37,8 @@ pub enum OutgoingBody {
 impl OutgoingBody {
     fn for_attempt(&mut self) -> Option<ProxyBody> {
         match self {
+            // An empty body boxes a zero-sized value: no allocation.
+            OutgoingBody::Replayable(b) if b.is_empty() => Some(empty()),
             OutgoingBody::Replayable(b) => Some(full(b.clone())),
             OutgoingBody::Streamed(b) => b.take(),
         }
@@ -64,6 +66,12 @@ pub struct ForwardRequest {
     /// Effective timeouts.
     pub timeouts: Timeouts,
 }
+
+/// Asks [`forward`] to attach an [`UpstreamAnswer`] to the response (a
+/// request extension set by the plugin pipeline; the plain path skips the
+/// two allocations an extension costs).
+#[derive(Debug, Clone, Copy)]
+pub struct ReportAnswer;
 
 /// Which node answered a proxied request and how long its response head
 /// took (attached to the response's extensions for the log phase).
@@ -152,6 +160,7 @@ pub async fn forward(
     let max_attempts = up.max_attempts();
     let all_down = up.all_unhealthy();
     let idempotent = is_idempotent(&parts.method);
+    let report_answer = parts.extensions.get::<ReportAnswer>().is_some();
     let mut parts = Some(parts);
     let mut tried = Tried::new(up.nodes.len());
     let mut last_error: Option<ProxyError> = None;
@@ -226,12 +235,14 @@ pub async fn forward(
                     );
                 }
                 let (mut resp_parts, resp_body) = resp.into_parts();
-                // For the log phase (metrics, loggers): who answered, how fast.
-                resp_parts.extensions.insert(UpstreamAnswer {
-                    node: node.host.clone(),
-                    authority: node.authority.clone(),
-                    latency: t0.elapsed(),
-                });
+                if report_answer {
+                    // For the log phase (metrics, loggers): who answered, how fast.
+                    resp_parts.extensions.insert(UpstreamAnswer {
+                        node: node.host.clone(),
+                        authority: node.authority.clone(),
+                        latency: t0.elapsed(),
+                    });
+                }
                 let body = CompletionBody::new(
                     IdleTimeoutBody::new(resp_body, timeouts.read),
                     Completion {

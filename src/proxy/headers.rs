@@ -34,29 +34,37 @@ const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port")
 /// Remove hop-by-hop headers, including those named in `Connection`.
 /// `keep_upgrade` keeps `Connection: upgrade` + `Upgrade` for websocket requests.
 ///
-/// One pass over the names present (usually a handful) decides what goes;
-/// nothing is looked up or allocated when there is nothing to remove.
+/// One pass over the names present (usually a handful) finds the fixed
+/// hop-by-hop ones; `Connection` tokens are looked up only when that header
+/// is there. Nothing is allocated unless a token names a header present.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let mut doomed: Vec<HeaderName> = headers
+    let mut present: u16 = 0;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
+        return;
+    }
+    // Headers named by `Connection` tokens (`Connection: keep-alive, x-secret`).
+    let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .filter(|n| headers.contains_key(n))
+        .filter(|n| headers.contains_key(n) && !HOP_BY_HOP.contains(n))
         .collect();
-    for name in headers.keys() {
-        if HOP_BY_HOP.contains(name) && !doomed.contains(name) {
-            doomed.push(name.clone());
-        }
-    }
-    if doomed.is_empty() {
-        return;
-    }
     let upgrade = keep_upgrade
         .then(|| headers.get(header::UPGRADE).cloned())
         .flatten();
-    for name in doomed {
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
+    }
+    for name in named {
         headers.remove(name);
     }
     if let Some(up) = upgrade {
@@ -65,10 +73,50 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
+thread_local! {
+    /// The last client address and listener port as header values: requests
+    /// on a keep-alive connection (or from one busy client) reuse them
+    /// instead of formatting and allocating each time.
+    static LAST_VALUES: std::cell::RefCell<Option<(IpAddr, HeaderValue, u16, HeaderValue)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `client` and `port` as header values (cached per thread).
+fn forwarded_values(client: IpAddr, port: u16) -> (HeaderValue, HeaderValue) {
+    LAST_VALUES.with(|cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return (ip_value(client), HeaderValue::from(port));
+        };
+        match slot.as_mut() {
+            Some((ip, ipv, p, pv)) => {
+                if *ip != client {
+                    *ip = client;
+                    *ipv = ip_value(client);
+                }
+                if *p != port {
+                    *p = port;
+                    *pv = HeaderValue::from(port);
+                }
+                (ipv.clone(), pv.clone())
+            }
+            None => {
+                let values = (ip_value(client), HeaderValue::from(port));
+                *slot = Some((client, values.0.clone(), port, values.1.clone()));
+                values
+            }
+        }
+    })
+}
+
+fn ip_value(ip: IpAddr) -> HeaderValue {
+    HeaderValue::from_maybe_shared(Bytes::from(ip_string(ip)))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
 /// Add `X-Forwarded-For` (appended), `X-Real-IP`, and `X-Forwarded-Proto/-Host/-Port`
 /// (kept when the client already sent them, as APISIX does).
 pub fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, host: Option<&str>, port: u16) {
-    let ip = Bytes::from(ip_string(client));
+    let (ip, port_value) = forwarded_values(client, port);
     // Several X-Forwarded-For headers are one list (RFC 9110 §5.3), as nginx joins them.
     let mut earlier = String::new();
     for v in headers.get_all(&X_FORWARDED_FOR).iter() {
@@ -80,17 +128,15 @@ pub fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, host: Option<&str>
         }
     }
     let xff = if earlier.is_empty() {
-        ip.clone()
+        Some(ip.clone())
     } else {
-        earlier.push_str(&String::from_utf8_lossy(&ip));
-        Bytes::from(earlier)
+        earlier.push_str(ip.to_str().unwrap_or_default());
+        HeaderValue::from_maybe_shared(Bytes::from(earlier)).ok()
     };
-    if let Ok(v) = HeaderValue::from_maybe_shared(xff) {
+    if let Some(v) = xff {
         headers.insert(X_FORWARDED_FOR, v);
     }
-    if let Ok(v) = HeaderValue::from_maybe_shared(ip) {
-        headers.insert(X_REAL_IP, v);
-    }
+    headers.insert(X_REAL_IP, ip);
     if !headers.contains_key(&X_FORWARDED_PROTO) {
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
@@ -105,7 +151,7 @@ pub fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, host: Option<&str>
         }
     }
     if !headers.contains_key(&X_FORWARDED_PORT) {
-        headers.insert(X_FORWARDED_PORT, HeaderValue::from(port));
+        headers.insert(X_FORWARDED_PORT, port_value);
     }
 }
 

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{header, Request, Response};
+use http::{header, HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
@@ -55,9 +55,10 @@ impl Proxy {
         let norm_path = path::normalize(req.uri().path());
         let host = request_host(&req);
         let route = {
-            let vars = RequestVars::new(&req, &norm_path, host.as_deref(), conn);
+            let host = host.as_ref().map(RequestHost::as_str);
+            let vars = RequestVars::new(&req, &norm_path, host, conn);
             snap.router
-                .find(host.as_deref(), &norm_path, |route: &Route, _params| {
+                .find(host, &norm_path, |route: &Route, _params| {
                     route_accepts(route, &req, &vars, conn)
                 })
                 .map(|m| m.route.clone())
@@ -79,6 +80,7 @@ impl Proxy {
             });
         }
         let norm_path = norm_path.into_owned();
+        let host = host.as_ref().map(|h| h.as_str().to_string());
         plugins::serve(self, snap, route, chain, req, norm_path, host, conn).await
     }
 
@@ -89,10 +91,11 @@ impl Proxy {
         route: &Route,
         req: Request<Incoming>,
         conn: ConnInfo,
-        host: Option<String>,
+        host: Option<RequestHost>,
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let upstream = resolve_upstream(snap, route)?;
-        self.forward_to(snap, route, &upstream, req, conn, host.as_deref())
+        let host = host.as_ref().map(RequestHost::as_str);
+        self.forward_to(snap, route, &upstream, req, conn, host)
             .await
     }
 
@@ -204,13 +207,28 @@ impl Proxy {
     }
 }
 
-/// The request host without port, from `Host` or an absolute-form URI.
-fn request_host(req: &Request<Incoming>) -> Option<String> {
-    let raw = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().host())?;
+/// The request host without port, from `Host` or an absolute-form URI: a
+/// view into the header's shared bytes, so no request copies it.
+#[derive(Debug, Clone)]
+pub struct RequestHost {
+    value: HeaderValue,
+    len: usize,
+}
+
+impl RequestHost {
+    /// The host (`example.com`, `[::1]`).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.value.as_bytes()[..self.len]).unwrap_or_default()
+    }
+}
+
+fn request_host(req: &Request<Incoming>) -> Option<RequestHost> {
+    let value = match req.headers().get(header::HOST) {
+        Some(v) => v.clone(),
+        // Absolute-form request without Host (rare): copied.
+        None => HeaderValue::from_str(req.uri().host()?).ok()?,
+    };
+    let raw = value.to_str().ok()?;
     let host = if raw.starts_with('[') {
         // `[::1]:9080` → `[::1]`
         match raw.find(']') {
@@ -223,7 +241,8 @@ fn request_host(req: &Request<Incoming>) -> Option<String> {
             _ => raw,
         }
     };
-    Some(host.to_string())
+    let len = host.len();
+    Some(RequestHost { value, len })
 }
 
 /// A route's own filters: methods, client address, `vars`.

@@ -213,6 +213,7 @@ pub async fn serve(
             if let Some(h) = ctx.req_host_override() {
                 parts.headers.insert(header::HOST, h);
             }
+            parts.extensions.insert(super::forward::ReportAnswer);
             let req = Request::from_parts(parts, body);
             proxy
                 .forward_to(&snap, &route, &up, req, ctx.conn, ctx.host.as_deref())
