@@ -37,7 +37,6 @@ bench:
 	@.ci/install-deps.sh --bench
 	$(CARGO) build --release --bin strait
 	python3 bench/run.py $(if $(QUICK),--quick,)
-	$(if $(QUICK),,$(CARGO) bench --bench router)
 
 clean:
 	$(CARGO) clean

@@ -2,8 +2,8 @@
 """`make bench`: every load scenario side by side with its baselines, the
 figures written to bench/RESULTS.md (see bench/README.md).
 
-    bench/run.py            full run (~25 min on 2 cores)
-    bench/run.py --quick    shorter runs and a smaller reload table (< 5 min)
+    bench/run.py            full run, criterion micro-benchmarks included
+    bench/run.py --quick    shorter runs, a smaller reload table, no criterion (< 5 min)
     bench/run.py --only 1,3 some scenarios (numbers as in the results table)
     bench/run.py --no-write print, leave RESULTS.md alone
 """
@@ -21,12 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import procs, report, scenarios  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+ALL = "1,2,3,4,5,6,7"
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", default="1,2,3,4,5,6,7")
+    ap.add_argument("--only", default=ALL, help="scenario numbers, and `micro` for criterion")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--binary", default=str(ROOT / "target/release/strait"))
     args = ap.parse_args()
@@ -67,6 +68,9 @@ def main():
     if "6" in only:
         print("scenario 6: reload (cargo bench --bench reload)", flush=True)
         scenarios.reload_bench(bench, reload_routes, reload_writes)
+    if "micro" in only or (not args.quick and args.only == ALL):
+        print("micro-benchmarks (criterion)", flush=True)
+        scenarios.micro(bench)
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     meta = {

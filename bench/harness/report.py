@@ -80,6 +80,10 @@ def render(bench, meta):
     ]:
         v = f.get(key)
         lines.append(f"| {label} | {_num(v and v / 1024, '{:.1f} MB')} |")
+    if f.get("micro"):
+        lines += ["", "### Micro-benchmarks (criterion)", "", "| benchmark | time per op [low estimate high] |", "|---|---|"]
+        for name, lo, est, hi in f["micro"]:
+            lines.append(f"| `{name}` | [{lo} **{est}** {hi}] |")
     lines += [
         "",
         "### 8. LLM",

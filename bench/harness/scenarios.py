@@ -319,3 +319,18 @@ def reload_bench(bench, routes, writes):
             bench.figures["admin_big_p99_ms"] = p99
             bench.figures["big_routes"] = routes
     return results
+
+
+_CRITERION = re.compile(r"^(\S+)\s+time:\s+\[(\S+ \S+) (\S+ \S+) (\S+ \S+)\]", re.M)
+
+
+def micro(bench, names=("router", "hot_paths")):
+    """Criterion micro-benchmarks of the hot pure functions."""
+    for name in names:
+        cmd = ["cargo", "bench", "--bench", name]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        bench.commands.append(" ".join(cmd))
+        # Criterion prints a long name alone on its line, the time on the next.
+        text = re.sub(r"^(\S+)\n\s+time:", r"\1 time:", out, flags=re.M)
+        for m in _CRITERION.finditer(text):
+            bench.figures.setdefault("micro", []).append(m.groups())
