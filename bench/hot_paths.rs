@@ -30,7 +30,8 @@ fn bench_balancer(c: &mut Criterion) {
     group.warm_up_time(Duration::from_millis(500));
     for name in ["roundrobin", "chash", "least_conn", "ewma"] {
         let Some(algorithm) = Algorithm::from_name(name) else {
-            panic!("unknown algorithm {name}");
+            eprintln!("unknown algorithm {name}: skipped");
+            continue;
         };
         let b = Balancer::new(algorithm, &nodes);
         group.bench_function(name, |bench| {
@@ -93,7 +94,10 @@ fn bench_vars(c: &mut Criterion) {
     for (name, expr) in cases {
         let expr = match Expr::compile(&expr) {
             Ok(e) => e,
-            Err(e) => panic!("{name}: {e}"),
+            Err(e) => {
+                eprintln!("{name}: {e}: skipped");
+                continue;
+            }
         };
         let vars = RequestVars::new(&req, "/api/items", Some("api.example.com"), conn);
         assert!(expr.eval(&vars), "{name} matches the request");
