@@ -6,12 +6,14 @@
 
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde_json::json;
-use strait::config::store::{Changes, ConfigStore, RawItem};
+use strait::config::store::{Changes, ConfigStore};
+
+#[path = "fixtures.rs"]
+mod fixtures;
 use strait::expr::Expr;
 use strait::proxy::request_vars::RequestVars;
 use strait::proxy::ConnInfo;
@@ -106,36 +108,10 @@ fn bench_vars(c: &mut Criterion) {
     group.finish();
 }
 
-fn route_json(i: usize) -> String {
-    match i % 4 {
-        0 => format!(r#"{{"uri":"/api/v1/svc{i}/items","upstream_id":"1"}}"#),
-        1 => format!(
-            r#"{{"uri":"/users{i}/:id/orders","methods":["GET","POST"],"upstream_id":"1"}}"#
-        ),
-        2 => format!(
-            r#"{{"uri":"/static{i}/*","hosts":["h{i}.example.com","*.w{i}.example.com"],"upstream_id":"1"}}"#
-        ),
-        _ => format!(r#"{{"uri":"/q{i}","vars":[["arg_v","==","{i}"]],"upstream_id":"1"}}"#),
-    }
-}
-
 fn bench_snapshot(c: &mut Criterion) {
     const ROUTES: usize = 10_000;
     let mut store = ConfigStore::new("/apisix");
-    let items: Vec<RawItem> = (0..ROUTES)
-        .map(|i| RawItem {
-            key: format!("/apisix/routes/{i}"),
-            value: Arc::from(route_json(i)),
-            create_revision: i as i64 + 2,
-            mod_revision: i as i64 + 2,
-        })
-        .chain(std::iter::once(RawItem {
-            key: "/apisix/upstreams/1".into(),
-            value: Arc::from(r#"{"nodes":{"127.0.0.1:1980":1}}"#),
-            create_revision: 1,
-            mod_revision: 1,
-        }))
-        .collect();
+    let items = fixtures::store_items(ROUTES, 1980);
     store.replace_all(items, ROUTES as i64 + 2);
     let mut group = c.benchmark_group("snapshot");
     group.sample_size(10);

@@ -20,20 +20,8 @@ use std::time::{Duration, Instant};
 
 use strait::config::store::{Changes, ConfigEvent, ConfigStore, RawItem};
 
-fn route_json(i: usize, upstream_port: u16) -> String {
-    match i % 4 {
-        0 => format!(
-            r#"{{"uri":"/api/v1/svc{i}/items","upstream":{{"nodes":{{"127.0.0.1:{upstream_port}":1}}}}}}"#
-        ),
-        1 => format!(
-            r#"{{"uri":"/users{i}/:id/orders","methods":["GET","POST"],"upstream_id":"1"}}"#
-        ),
-        2 => format!(
-            r#"{{"uri":"/static{i}/*","hosts":["h{i}.example.com","*.w{i}.example.com"],"upstream_id":"1"}}"#
-        ),
-        _ => format!(r#"{{"uri":"/q{i}","vars":[["arg_v","==","{i}"]],"upstream_id":"1"}}"#),
-    }
-}
+#[path = "fixtures.rs"]
+mod fixtures;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -56,20 +44,7 @@ fn summary(label: &str, mut v: Vec<Duration>) {
 
 fn in_process(n: usize) {
     let mut store = ConfigStore::new("/apisix");
-    let items: Vec<RawItem> = (0..n)
-        .map(|i| RawItem {
-            key: format!("/apisix/routes/{i}"),
-            value: Arc::from(route_json(i, 1980)),
-            create_revision: i as i64 + 2,
-            mod_revision: i as i64 + 2,
-        })
-        .chain(std::iter::once(RawItem {
-            key: "/apisix/upstreams/1".into(),
-            value: Arc::from(r#"{"nodes":{"127.0.0.1:1980":1}}"#),
-            create_revision: 1,
-            mod_revision: 1,
-        }))
-        .collect();
+    let items = fixtures::store_items(n, 1980);
     let t = Instant::now();
     let changes = store.replace_all(items, n as i64 + 2);
     let compile = t.elapsed();
@@ -302,7 +277,7 @@ fn end_to_end(n: usize, writes: usize) -> Result<(), String> {
             for i in 0..loaded {
                 ops.push(etcd_client::TxnOp::put(
                     format!("/apisix/routes/{i}"),
-                    route_json(i, up_port),
+                    fixtures::route_json(i, up_port),
                     None,
                 ));
                 if ops.len() == 128 {

@@ -27,23 +27,26 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_http(url, timeout=30.0, expect=None):
-    """Poll `url` until it answers (with status `expect`, when given)."""
+def wait_http(url, timeout=30.0, expect=None, headers=None):
+    """Poll `url` (with `headers`) until it answers (with status `expect`,
+    when given)."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if expect is None or r.status == expect:
-                    return
+            req = urllib.request.Request(url, headers=headers or {})
+            with urllib.request.urlopen(req, timeout=2) as r:
                 last = r.status
         except urllib.error.HTTPError as e:
-            if expect is not None and e.code == expect:
-                return
             last = e.code
         except OSError as e:
             last = e
-        time.sleep(0.05)
+        else:
+            if expect is None:
+                return
+        if expect is not None and last == expect:
+            return
+        time.sleep(0.02)
     raise RuntimeError(f"{url} did not answer{'' if expect is None else f' {expect}'}: {last}")
 
 

@@ -8,11 +8,10 @@ import re
 import subprocess
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 
 from . import config_io, stats, wrk
-from .procs import rss_kib
+from .procs import rss_kib, wait_http
 
 
 @dataclass
@@ -121,25 +120,7 @@ def setup_routes(bench):
         s, "/routes/keyauth", {"uri": "/keyed", "upstream_id": "1", "plugins": {"key-auth": {}}}
     )
     for path, headers in [("/hello", {}), ("/limited", {}), ("/keyed", {"apikey": "bench-key"})]:
-        _wait_status(s.url(path), 200, headers)
-
-
-def _wait_status(url, status, headers=None, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            req = urllib.request.Request(url, headers=headers or {})
-            with urllib.request.urlopen(req, timeout=2) as r:
-                got = r.status
-        except urllib.error.HTTPError as e:
-            got = e.code
-        except OSError:
-            got = None
-        if got == status:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} never answered {status} (last {got})")
-        time.sleep(0.02)
+        wait_http(s.url(path), expect=200, headers=headers)
 
 
 def core_ratio(bench):
@@ -281,11 +262,11 @@ def many_routes(bench, count=10000):
     url = bench.strait.url(f"/svc{probe}/42/items?v={probe}")
     host = (f"Host: h{probe}.example.com",)
     last = count - 1
-    _wait_status(
+    wait_http(
         bench.strait.url(f"/svc{last}/1/items?v={last}"),
-        200,
-        {"Host": f"h{last}.example.com"},
         timeout=120,
+        expect=200,
+        headers={"Host": f"h{last}.example.com"},
     )
     time.sleep(2)
     bench.figures["rss_routes_kib"] = rss_kib(bench.strait.pid)

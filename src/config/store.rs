@@ -204,15 +204,8 @@ impl ConfigStore {
             }
         }
         let id: Arc<str> = Arc::from(id);
-        let meta = ItemMeta {
-            id: id.clone(),
-            create_revision: item.create_revision,
-            mod_revision: item.mod_revision,
-        };
-        match compile(kind, meta, item.value.as_bytes()) {
-            Ok(compiled) => {
-                self.maps.insert(kind, id.clone(), compiled);
-                self.note_routing(kind, &id);
+        match self.install(kind, &id, &item) {
+            Ok(()) => {
                 self.entries.insert(
                     item.key.clone(),
                     Entry {
@@ -268,32 +261,37 @@ impl ConfigStore {
         changes
     }
 
+    /// Compile `item` and put it in service (the typed maps); its entry is
+    /// the caller's business.
+    fn install(&mut self, kind: ResourceKind, id: &Arc<str>, item: &RawItem) -> Result<(), String> {
+        let meta = ItemMeta {
+            id: id.clone(),
+            create_revision: item.create_revision,
+            mod_revision: item.mod_revision,
+        };
+        let compiled = compile(kind, meta, item.value.as_bytes())?;
+        self.maps.insert(kind, id.clone(), compiled);
+        self.note_routing(kind, id);
+        Ok(())
+    }
+
     /// Compile every item in service again (the enabled plugins changed).
     /// An item that no longer compiles keeps its previous compiled form, as
     /// for a bad new version from etcd.
     pub fn recompile_all(&mut self) -> Changes {
-        let mut keys: Vec<String> = self.entries.keys().cloned().collect();
-        keys.sort();
-        for key in keys {
-            let Some(e) = self.entries.get(&key) else {
-                continue;
-            };
-            let (kind, id, raw) = (e.kind, e.id.clone(), e.raw.clone());
-            let meta = ItemMeta {
-                id: id.clone(),
-                create_revision: raw.create_revision,
-                mod_revision: raw.mod_revision,
-            };
-            match compile(kind, meta, raw.value.as_bytes()) {
-                Ok(compiled) => {
-                    self.maps.insert(kind, id.clone(), compiled);
-                    self.note_routing(kind, &id);
-                }
-                Err(reason) => tracing::error!(
+        let mut items: Vec<(ResourceKind, Arc<str>, RawItem)> = self
+            .entries
+            .values()
+            .map(|e| (e.kind, e.id.clone(), e.raw.clone()))
+            .collect();
+        items.sort_by(|a, b| a.2.key.cmp(&b.2.key));
+        for (kind, id, raw) in items {
+            if let Err(reason) = self.install(kind, &id, &raw) {
+                tracing::error!(
                     key = %raw.key,
                     "{} no longer compiles, previous version kept: {reason}",
                     kind.singular()
-                ),
+                );
             }
         }
         Changes {

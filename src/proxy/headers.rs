@@ -202,6 +202,22 @@ mod tests {
     }
 
     #[test]
+    fn cached_forwarded_values_follow_the_client_and_port() {
+        for (ip, port) in [
+            ("10.0.0.2", 9080),
+            ("10.0.0.2", 9080),
+            ("10.0.0.3", 9080),
+            ("10.0.0.3", 9443),
+        ] {
+            let mut h = HeaderMap::new();
+            add_forwarded(&mut h, ip.parse().unwrap(), None, port);
+            assert_eq!(h["x-forwarded-for"], ip);
+            assert_eq!(h["x-real-ip"], ip);
+            assert_eq!(h["x-forwarded-port"], port.to_string().as_str());
+        }
+    }
+
+    #[test]
     fn appends_forwarded_for() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("9.9.9.9"));

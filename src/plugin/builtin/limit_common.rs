@@ -118,7 +118,37 @@ impl Hasher for Fnv {
 }
 
 /// The answer when a request is over the limit.
-pub fn rejected(code: u16, msg: Option<&str>) -> PluginResponse {
+/// The answer a limit plugin gives over its limit: `rejected_code`
+/// (default 503) with `rejected_msg`, as configured.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    code: u16,
+    msg: Option<String>,
+}
+
+impl Rejection {
+    /// From a configuration that passed the plugin's schema.
+    pub fn from_conf(conf: &Value) -> Rejection {
+        Rejection {
+            code: conf
+                .get("rejected_code")
+                .and_then(Value::as_u64)
+                .and_then(|c| u16::try_from(c).ok())
+                .unwrap_or(503),
+            msg: conf
+                .get("rejected_msg")
+                .and_then(Value::as_str)
+                .map(String::from),
+        }
+    }
+
+    /// The response.
+    pub fn respond(&self) -> PluginResponse {
+        rejected(self.code, self.msg.as_deref())
+    }
+}
+
+fn rejected(code: u16, msg: Option<&str>) -> PluginResponse {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     match msg {
         Some(m) => PluginResponse::json(status, &json!({ "error_msg": m })),

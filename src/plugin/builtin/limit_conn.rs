@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::limit_common::{counter_prefix, rejected, KeySpec, Sharded};
+use super::limit_common::{counter_prefix, KeySpec, Rejection, Sharded};
 use crate::plugin::{BuildEnv, Ctx, Decided, Plugin, PluginFactory, Step};
 
 /// The factory.
@@ -85,8 +85,7 @@ struct LimitConn {
     unit_delay: f64,
     key: KeySpec,
     prefix: String,
-    rejected_code: u16,
-    rejected_msg: Option<String>,
+    rejection: Rejection,
 }
 
 impl PluginFactory for LimitConnFactory {
@@ -161,13 +160,7 @@ impl PluginFactory for LimitConnFactory {
                 .unwrap_or(0.0),
             key: KeySpec::from_conf(conf),
             prefix: counter_prefix(&env.holder, conf),
-            rejected_code: int("rejected_code")
-                .and_then(|c| u16::try_from(c).ok())
-                .unwrap_or(503),
-            rejected_msg: conf
-                .get("rejected_msg")
-                .and_then(Value::as_str)
-                .map(String::from),
+            rejection: Rejection::from_conf(conf),
         }))
     }
 }
@@ -176,7 +169,7 @@ impl Plugin for LimitConn {
     fn access(&self, ctx: &mut Ctx) -> Step {
         let key = self.key.counter_key(&self.prefix, ctx);
         let Some(delay) = admit(&key, self.max, self.burst, self.unit_delay) else {
-            return Step::Respond(rejected(self.rejected_code, self.rejected_msg.as_deref()));
+            return Step::Respond(self.rejection.respond());
         };
         let held = Arc::new(Held {
             key,

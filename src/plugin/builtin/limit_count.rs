@@ -23,7 +23,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
 use super::limit_common::{
-    check_redis, counter_prefix, lua_number, now_ms, redis_conf, redis_if_then, rejected, KeySpec,
+    check_redis, counter_prefix, lua_number, now_ms, redis_conf, redis_if_then, KeySpec, Rejection,
     Sharded,
 };
 use crate::plugin::redis::{RedisPool, Script};
@@ -130,8 +130,7 @@ struct LimitCount {
     window: u64,
     key: KeySpec,
     prefix: String,
-    rejected_code: u16,
-    rejected_msg: Option<String>,
+    rejection: Rejection,
     allow_degradation: bool,
     headers: Option<Arc<Headers>>,
     backend: Backend,
@@ -245,15 +244,7 @@ impl PluginFactory for LimitCountFactory {
             window: num("time_window")?,
             key: KeySpec::from_conf(conf),
             prefix,
-            rejected_code: conf
-                .get("rejected_code")
-                .and_then(Value::as_u64)
-                .and_then(|c| u16::try_from(c).ok())
-                .unwrap_or(503),
-            rejected_msg: conf
-                .get("rejected_msg")
-                .and_then(Value::as_str)
-                .map(String::from),
+            rejection: Rejection::from_conf(conf),
             allow_degradation: conf
                 .get("allow_degradation")
                 .and_then(Value::as_bool)
@@ -281,9 +272,9 @@ fn quota_headers(h: &Headers, counted: Counted) -> Vec<(HeaderName, HeaderValue)
 }
 
 /// What a counted request turns into.
-fn decide(counted: Counted, headers: Option<&Headers>, code: u16, msg: Option<&str>) -> Decided {
+fn decide(counted: Counted, headers: Option<&Headers>, rejection: &Rejection) -> Decided {
     Decided {
-        respond: matches!(counted, Counted::Rejected { .. }).then(|| rejected(code, msg)),
+        respond: matches!(counted, Counted::Rejected { .. }).then(|| rejection.respond()),
         response_headers: headers
             .map(|h| quota_headers(h, counted))
             .unwrap_or_default(),
@@ -311,8 +302,7 @@ impl Plugin for LimitCount {
                 let d = decide(
                     counted,
                     renamed.as_ref().or(self.headers.as_deref()),
-                    self.rejected_code,
-                    self.rejected_msg.as_deref(),
+                    &self.rejection,
                 );
                 if ctx.response_headers.is_empty() {
                     ctx.response_headers = d.response_headers;
@@ -331,8 +321,7 @@ impl Plugin for LimitCount {
                     .renamed_headers(ctx)
                     .map(Arc::new)
                     .or_else(|| self.headers.clone());
-                let code = self.rejected_code;
-                let msg = self.rejected_msg.clone();
+                let rejection = self.rejection.clone();
                 let degrade = self.allow_degradation;
                 Step::Wait(Box::pin(async move {
                     let key = format!("plugin-limit-count:v1:{key}");
@@ -348,7 +337,7 @@ impl Plugin for LimitCount {
                         redis_counted(&r, limit).ok_or_else(|| format!("unexpected reply {r:?}"))
                     });
                     match counted {
-                        Ok(c) => decide(c, headers.as_deref(), code, msg.as_deref()),
+                        Ok(c) => decide(c, headers.as_deref(), &rejection),
                         Err(e) => {
                             tracing::error!("limit-count: failed to limit count: {e}");
                             Decided {
@@ -427,7 +416,8 @@ mod tests {
             reset: HeaderName::from_static("x-ratelimit-reset"),
             limit_value: HeaderValue::from(3u64),
         };
-        let d = decide(Counted::Rejected { reset: 12.345 }, Some(&h), 429, None);
+        let rejection = Rejection::from_conf(&json!({"rejected_code": 429}));
+        let d = decide(Counted::Rejected { reset: 12.345 }, Some(&h), &rejection);
         assert_eq!(d.respond.map(|r| r.status.as_u16()), Some(429));
         let values: Vec<&str> = d
             .response_headers

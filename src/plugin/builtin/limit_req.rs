@@ -18,8 +18,8 @@ use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::limit_common::{
-    check_redis, counter_prefix, now_ms, redis_conf, redis_if_then, rejected, status_page, unix_ms,
-    KeySpec, Sharded,
+    check_redis, counter_prefix, now_ms, redis_conf, redis_if_then, status_page, unix_ms, KeySpec,
+    Rejection, Sharded,
 };
 use crate::plugin::redis::{RedisPool, Reply, Script};
 use crate::plugin::{BuildEnv, Ctx, Decided, Plugin, PluginFactory, Step};
@@ -93,8 +93,7 @@ struct LimitReq {
     burst: f64,
     key: KeySpec,
     prefix: String,
-    rejected_code: u16,
-    rejected_msg: Option<String>,
+    rejection: Rejection,
     nodelay: bool,
     allow_degradation: bool,
     redis: Option<Arc<RedisPool>>,
@@ -143,15 +142,7 @@ impl PluginFactory for LimitReqFactory {
             burst: num("burst").max(0.0) * 1000.0,
             key: KeySpec::from_conf(conf),
             prefix: counter_prefix(&env.holder, conf),
-            rejected_code: conf
-                .get("rejected_code")
-                .and_then(Value::as_u64)
-                .and_then(|c| u16::try_from(c).ok())
-                .unwrap_or(503),
-            rejected_msg: conf
-                .get("rejected_msg")
-                .and_then(Value::as_str)
-                .map(String::from),
+            rejection: Rejection::from_conf(conf),
             nodelay: flag("nodelay"),
             allow_degradation: flag("allow_degradation"),
             redis: (conf.get("policy").and_then(Value::as_str) == Some("redis"))
@@ -163,8 +154,7 @@ impl PluginFactory for LimitReqFactory {
 impl LimitReq {
     fn outcome(&self, leak: Leak) -> Decided {
         Decided {
-            respond: (leak == Leak::Rejected)
-                .then(|| rejected(self.rejected_code, self.rejected_msg.as_deref())),
+            respond: (leak == Leak::Rejected).then(|| self.rejection.respond()),
             response_headers: Vec::new(),
         }
     }
@@ -198,7 +188,7 @@ impl Plugin for LimitReq {
                 |b| leak(b, rate, burst, now),
             );
             if leak == Leak::Rejected {
-                return Step::Respond(rejected(self.rejected_code, self.rejected_msg.as_deref()));
+                return Step::Respond(self.rejection.respond());
             }
             return match delay_of(leak, self.nodelay) {
                 Some(d) => Step::Wait(Box::pin(async move {
