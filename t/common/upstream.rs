@@ -69,6 +69,8 @@ pub struct Upstream {
     port: u16,
     state: Arc<State>,
     stop: watch::Sender<bool>,
+    /// One clone per live task (the accept loop and each connection).
+    alive: Arc<()>,
 }
 
 impl Upstream {
@@ -92,7 +94,10 @@ impl Upstream {
         });
         let st = state.clone();
         let mut stop_accept = stop_rx;
+        let alive = Arc::new(());
+        let accept_alive = alive.clone();
         tokio::spawn(async move {
+            let _alive = accept_alive;
             loop {
                 let stream = tokio::select! {
                     a = listener.accept() => match a {
@@ -104,7 +109,9 @@ impl Upstream {
                 st.stats.connections.fetch_add(1, Ordering::SeqCst);
                 let st = st.clone();
                 let mut stop = st.stop.clone();
+                let conn_alive = _alive.clone();
                 tokio::spawn(async move {
+                    let _alive = conn_alive;
                     let svc_state = st.clone();
                     let svc = service_fn(move |req| handle(req, svc_state.clone()));
                     let conn = hyper::server::conn::http1::Builder::new()
@@ -121,6 +128,7 @@ impl Upstream {
             port,
             state,
             stop: stop_tx,
+            alive,
         }
     }
 
@@ -155,15 +163,20 @@ impl Upstream {
         m.get(path).copied().unwrap_or(0)
     }
 
-    /// Close the listener and every open connection: the port now refuses connections.
-    pub fn stop(&self) {
+    /// Close the listener and every open connection, and wait until they are
+    /// closed: once this returns, the port refuses connections.
+    pub async fn stop(&self) {
         let _ = self.stop.send(true);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&self.alive) > 1 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 }
 
 impl Drop for Upstream {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.stop.send(true);
     }
 }
 

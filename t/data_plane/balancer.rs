@@ -132,7 +132,7 @@ async fn node_priority_uses_lower_tier_only_when_higher_is_down() {
         high.port()
     );
 
-    high.stop();
+    high.stop().await;
     let resps = fire(&gw, 20, 2, move |_| get(&url)).await;
     let counts = by_port(&resps);
     gw_assert!(
