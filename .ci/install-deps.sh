@@ -44,3 +44,17 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   "$VENV/bin/pip" install -q --disable-pip-version-check -r t/requirements.txt
   echo "$want" >"$STAMP"
 fi
+
+# LiteLLM's proxy for the LLM baseline of `make bench`, in .data/litellm
+# (recreated when bench/litellm-requirements.txt changes).
+if [ "${1:-}" = "--bench" ]; then
+  LVENV=.data/litellm
+  LSTAMP="$LVENV/.requirements.sha256"
+  lwant="$(sha256sum bench/litellm-requirements.txt | cut -d' ' -f1)"
+  if [ ! -x "$LVENV/bin/litellm" ] || [ "$(cat "$LSTAMP" 2>/dev/null)" != "$lwant" ]; then
+    echo "installing LiteLLM's proxy into $LVENV (bench baseline)"
+    python3 -m venv "$LVENV"
+    "$LVENV/bin/pip" install -q --disable-pip-version-check -r bench/litellm-requirements.txt
+    echo "$lwant" >"$LSTAMP"
+  fi
+fi

@@ -167,3 +167,15 @@ if [ -n "${PROFILE:-}" ]; then
   wait "$PERF_PID" || true
   echo "profile written to $PROFILE (perf report -i $PROFILE --no-children)"
 fi
+
+# SYSCALLS=1: one more run of the plain route under `strace -c`, and the
+# system calls per request it made (strace slows it down; the counts hold).
+if [ -n "${SYSCALLS:-}" ]; then
+  strace -c -f -p "$STRAIT_PID" -o "$DIR/strace.txt" &
+  STRACE_PID=$!
+  sleep 0.5
+  requests="$(run plain | requests)"
+  kill -INT "$STRACE_PID"; wait "$STRACE_PID" || true
+  awk -v n="$requests" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "total" {printf "%-16s %8.3f per request\n", $NF, $4 / n}' "$DIR/strace.txt" | sort -k2 -nr
+  echo "($requests requests)"
+fi

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import procs, report, scenarios  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-ALL = "1,2,3,4,5,6,7"
+ALL = "1,2,3,4,5,6,7,8"
 
 
 def main():
@@ -50,6 +50,8 @@ def main():
             bench = scenarios.Bench(
                 strait, procs.nginx_worker(p, "nginx-proxy"), etcd_url, upstream, nginx, seconds, repeat
             )
+            if "3" in only:
+                bench.far_upstream_port = procs.start_upstream(p, procs.PROXY_CORE, "upstream-far")
             scenarios.setup_routes(bench)
             bench.figures["rss_idle_kib"] = procs.rss_kib(strait.pid)
             steps = [
@@ -58,6 +60,7 @@ def main():
                 ("3", scenarios.latency),
                 ("5", scenarios.churn),
                 ("4", scenarios.many_routes),
+                ("8", scenarios.llm),
             ]
             for key, step in steps:
                 if key in only or (key == "4" and "7" in only):

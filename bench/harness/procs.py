@@ -134,19 +134,20 @@ def nginx_worker(procs, name):
     raise KeyError(name)
 
 
-def start_upstream(procs):
+def start_upstream(procs, core=CLIENT_CORE, name="upstream"):
     """The fake upstream every candidate proxies to: a fixed small body on
-    every path, and a fixed chat-completion JSON at /v1/chat/completions."""
+    every path, and a fixed chat-completion JSON at /v1/chat/completions.
+    It shares the client's core, unless `core` says otherwise."""
     port = free_port()
     _nginx(
         procs,
-        "upstream",
+        name,
         f"""  server {{
     listen 127.0.0.1:{port} reuseport backlog=4096;
     location / {{ default_type text/plain; return 200 "hello world\\n"; }}
     location = /v1/chat/completions {{ default_type application/json; return 200 '{CHAT_COMPLETION}'; }}
   }}""",
-        CLIENT_CORE,
+        core,
     )
     wait_http(f"http://127.0.0.1:{port}/hello", expect=200)
     return port
@@ -174,6 +175,34 @@ def start_nginx_proxy(procs, upstream_port):
     )
     wait_http(f"http://127.0.0.1:{port}/hello", expect=200)
     return port
+
+
+LITELLM = Path(__file__).resolve().parents[2] / ".data/litellm/bin/litellm"
+
+
+def start_litellm(procs, upstream_port):
+    """LiteLLM's proxy (one worker, on the proxy core) with one OpenAI model
+    served by the fake upstream: (port, process), or None when it is not
+    installed (`.ci/install-deps.sh --bench` installs it)."""
+    if not LITELLM.exists():
+        return None
+    port = free_port()
+    conf = procs.dir / "litellm.yaml"
+    conf.write_text(
+        f"""model_list:
+  - model_name: gpt-4o-mini
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_base: http://127.0.0.1:{upstream_port}/v1
+      api_key: sk-mock
+"""
+    )
+    # The local price map: the bench has no internet to fetch the newest one.
+    env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True")
+    argv = [str(LITELLM), "--config", str(conf), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
+    proc = procs.start("litellm", argv, core=PROXY_CORE, env=env)
+    wait_http(f"http://127.0.0.1:{port}/health/liveliness", timeout=180, expect=200)
+    return port, proc
 
 
 ADMIN_KEY = "bench-admin-key-0123456789abcdef"

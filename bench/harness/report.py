@@ -86,10 +86,6 @@ def render(bench, meta):
             lines.append(f"| `{name}` | [{lo} **{est}** {hi}] |")
     lines += [
         "",
-        "### 8. LLM",
-        "",
-        "Not run yet: `ai-proxy` arrives with issue 7 (then: ai-proxy vs direct to the mock vs LiteLLM).",
-        "",
         "### Goals",
         "",
         "| goal | figure | |",

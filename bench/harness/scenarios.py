@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import config_io, stats, wrk
-from .procs import rss_kib, wait_http
+from .procs import rss_kib, start_litellm, wait_http
 
 
 @dataclass
@@ -38,6 +38,8 @@ class Bench:
     seconds: int
     repeat: int
     connections: int = 50
+    # The fake upstream again, on the proxy core (scenario 3); 0 when not started.
+    far_upstream_port: int = 0
     rows: list = field(default_factory=list)
     figures: dict = field(default_factory=dict)
     commands: list = field(default_factory=list)
@@ -49,10 +51,11 @@ class Bench:
         return f"http://127.0.0.1:{self.nginx_port}{path}"
 
 
-def _rotating(bench, candidates, connections=None, during=None, cpu_pids=None):
+def _rotating(bench, candidates, connections=None, during=None, cpu_pids=None, script=None):
     """Run every candidate `(name, url, headers)` `repeat` times, rotating the
     order; returns {name: [WrkRun]}. `cpu_pids` maps a candidate to the
-    process whose CPU time per request is recorded."""
+    process whose CPU time per request is recorded; `script` is a wrk script
+    for every run."""
     runs = {name: [] for name, _, _ in candidates}
     for i in range(bench.repeat):
         k = i % len(candidates)
@@ -64,6 +67,7 @@ def _rotating(bench, candidates, connections=None, during=None, cpu_pids=None):
                 headers=headers,
                 during=during.get(name) if during else None,
                 cpu_pid=(cpu_pids or {}).get(name),
+                script=script,
             )
             if r.failed:
                 raise RuntimeError(f"{name}: {r.failed} failed requests ({' '.join(r.command)})")
@@ -180,19 +184,31 @@ def plugins(bench):
 
 def latency(bench):
     """3. one connection: added latency over direct."""
-    runs = _rotating(
-        bench,
-        [
-            ("direct", bench.direct_url("/hello"), ()),
-            ("nginx", bench.nginx_url("/hello"), ()),
-            ("strait", bench.strait.url("/hello"), ()),
-        ],
-        connections=1,
-    )
+    candidates = [
+        ("direct", bench.direct_url("/hello"), ()),
+        ("nginx", bench.nginx_url("/hello"), ()),
+        ("strait", bench.strait.url("/hello"), ()),
+    ]
+    if bench.far_upstream_port:
+        far = f"http://127.0.0.1:{bench.far_upstream_port}/hello"
+        candidates.append(("far", far, ()))
+    runs = _rotating(bench, candidates, connections=1)
     scen = "3. latency, 1 connection"
     d50 = stats.of(runs["direct"], "p50").median
     d99 = stats.of(runs["direct"], "p99").median
     bench.rows.append(_row(scen, "direct upstream", runs["direct"]))
+    if "far" in runs:
+        # What crossing cores costs on this machine, with no proxy at all: a
+        # proxied request crosses twice as often (client → proxy → upstream
+        # and back) as this one (client → upstream and back).
+        p50 = stats.of(runs["far"], "p50").median
+        p99 = stats.of(runs["far"], "p99").median
+        note = (
+            f"the machine's cost of crossing cores: p50 +{(p50 - d50) * 1000:.0f} µs, "
+            f"p99 +{(p99 - d99) * 1000:.0f} µs for 2 crossings; a proxy adds 4"
+        )
+        bench.rows.append(_row(scen, "direct, upstream on the proxy core", runs["far"], "direct", runs["direct"], note))
+        bench.figures["cross_core_p50_us"] = (p50 - d50) * 1000
     for name, label in [("nginx", "nginx proxy_pass"), ("strait", "strait, no plugins")]:
         p50 = stats.of(runs[name], "p50").median
         p99 = stats.of(runs[name], "p99").median
@@ -315,3 +331,36 @@ def micro(bench, names=("router", "hot_paths")):
         text = re.sub(r"^(\S+)\n\s+time:", r"\1 time:", out, flags=re.M)
         for m in _CRITERION.finditer(text):
             bench.figures.setdefault("micro", []).append(m.groups())
+
+
+def llm(bench):
+    """8. LLM: a chat completion direct to the mock and through LiteLLM."""
+    scen = "8. LLM chat completion"
+    candidates = [("direct", bench.direct_url("/v1/chat/completions"), ())]
+    # Started only now: an idle Python process on the proxy core would
+    # disturb the other scenarios.
+    litellm = start_litellm(bench.strait.procs, bench.upstream_port)
+    if litellm:
+        url = f"http://127.0.0.1:{litellm[0]}/v1/chat/completions"
+        candidates.append(("litellm", url, ()))
+    try:
+        # LiteLLM serves hundreds of requests/s at most: 16 connections keep
+        # it saturated without queueing seconds of latency.
+        runs = _rotating(bench, candidates, connections=16, script="chat_completion.lua")
+    finally:
+        if litellm:
+            bench.strait.procs.stop(litellm[1])
+    bench.rows.append(_row(scen, "direct to the mock", runs["direct"]))
+    if "litellm" in runs:
+        bench.rows.append(
+            _row(scen, "LiteLLM proxy, 1 worker", runs["litellm"], "direct", runs["direct"])
+        )
+    else:
+        bench.rows.append(
+            Row(scen, "LiteLLM proxy, 1 worker", stats.Series([]), stats.Series([]), stats.Series([]),
+                note="not installed: .ci/install-deps.sh --bench")
+        )
+    bench.rows.append(
+        Row(scen, "strait ai-proxy", stats.Series([]), stats.Series([]), stats.Series([]),
+            note="not run: ai-proxy arrives with issue 7")
+    )

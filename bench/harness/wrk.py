@@ -4,6 +4,7 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .procs import CLIENT_CORE, TICKS_PER_SECOND, cpu_ticks
 
@@ -57,9 +58,13 @@ def parse(out):
     )
 
 
-def run(url, seconds, connections=50, headers=(), threads=1, during=None, cpu_pid=None):
+SCRIPTS = Path(__file__).resolve().parent
+
+
+def run(url, seconds, connections=50, headers=(), threads=1, during=None, cpu_pid=None, script=None):
     """One wrk run; `during`, if given, is called halfway through; with
-    `cpu_pid`, that process's CPU time per request is recorded."""
+    `cpu_pid`, that process's CPU time per request is recorded; `script` names
+    a wrk Lua script next to this file (e.g. a POST body)."""
     before = cpu_ticks(cpu_pid) if cpu_pid else None
     cmd = [
         "taskset", "-c", CLIENT_CORE, "wrk", f"-t{threads}", f"-c{connections}",
@@ -67,6 +72,8 @@ def run(url, seconds, connections=50, headers=(), threads=1, during=None, cpu_pi
     ]
     for h in headers:
         cmd += ["-H", h]
+    if script:
+        cmd += ["-s", str(SCRIPTS / script)]
     cmd.append(url)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if during is not None:
@@ -76,7 +83,7 @@ def run(url, seconds, connections=50, headers=(), threads=1, during=None, cpu_pi
     if p.returncode != 0:
         raise RuntimeError(f"wrk failed ({p.returncode}): {err.strip()}")
     r = parse(out)
-    r.command = cmd[3:]
+    r.command = [c.replace(f"{SCRIPTS.parents[1]}/", "") for c in cmd[3:]]
     if cpu_pid and r.requests:
         user, system = cpu_ticks(cpu_pid)
         per_request = 1e6 / TICKS_PER_SECOND / r.requests
