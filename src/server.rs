@@ -44,7 +44,11 @@ pub enum StartError {
 
 /// Run the gateway until a shutdown signal; `config_path` locates `apisix.yaml` in standalone mode.
 pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartError> {
-    // `plugins:` decides which plugins items may use (before anything compiles).
+    // Lua plugins join the registry, then `plugins:` decides which plugins
+    // items may use (before anything compiles).
+    crate::plugin::lua::settings::set(&cfg.strait.lua);
+    crate::plugin::lua::reload();
+    let lua_watch = crate::plugin::lua::watch_files();
     crate::plugin::registry::set_enabled(cfg.plugins.clone());
     crate::plugin::registry::set_attrs(cfg.plugin_attr.clone());
     let shared = Arc::new(SharedSnapshot::new());
@@ -143,6 +147,7 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
         _ = graceful.all_closed() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(grace) => tracing::warn!("grace period of {grace:?} over; closing remaining connections"),
     }
+    lua_watch.abort();
     // Config sources stop on the shutdown signal (persisting their last
     // snapshot); give them a moment, then stop regardless.
     for t in background {

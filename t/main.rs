@@ -11,4 +11,5 @@
 mod common;
 mod admin;
 mod data_plane;
+mod lua;
 mod plugins;

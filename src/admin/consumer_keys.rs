@@ -17,7 +17,7 @@ fn owner(key: &str, dir: &str) -> Option<String> {
 }
 
 /// The (plugin, credential) pairs a `plugins` object declares.
-fn credentials(value: &Value) -> Vec<(&'static str, String)> {
+fn credentials(value: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (name, conf) in value
         .get("plugins")
@@ -27,7 +27,7 @@ fn credentials(value: &Value) -> Vec<(&'static str, String)> {
     {
         if let Some(reg) = registry::get(name) {
             if let Some(key) = reg.factory.consumer_key(conf) {
-                out.push((reg.factory.name(), key));
+                out.push((reg.factory.name().to_string(), key));
             }
         }
     }

@@ -86,6 +86,9 @@ impl AdminApi {
         }
         let cfg = crate::config::BootstrapConfig::load(&self.config_path)
             .map_err(|e| AdminError::Internal(e.to_string()))?;
+        // Lua plugin files are read again; one that fails keeps its previous
+        // version (the log says why).
+        crate::plugin::lua::reload();
         registry::set_enabled(cfg.plugins.clone());
         tracing::info!(
             plugins = registry::enabled_names().len(),

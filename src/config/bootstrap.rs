@@ -479,6 +479,57 @@ pub struct StraitSection {
     /// Request bodies up to this size are buffered before proxying so a failed attempt can be
     /// retried on another node; larger or chunked bodies stream and retry only on connect errors.
     pub retry_body_buffer_bytes: usize,
+    /// Lua plugins.
+    pub lua: LuaSection,
+}
+
+/// `strait.lua`: where Lua plugins come from and how they are confined.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LuaSection {
+    /// Directories whose `*.lua` files are plugins (and the only places
+    /// `require` loads from). Relative paths are resolved against the
+    /// working directory; a missing directory is skipped with a log line.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// What the sandbox lets plugins use besides the safe libraries:
+    /// `io`, `os` (all of it; `os.time`/`clock`/`date` are always there),
+    /// `load` (`load`/`loadstring`/`dofile`/`loadfile` of code), `debug`, `ffi`.
+    pub allow: Vec<LuaAllow>,
+    /// Longest one phase call of one plugin may run, in milliseconds.
+    pub time_budget_ms: u64,
+    /// Memory cap of each Lua VM (one per worker thread), in MiB.
+    pub memory_limit_mb: usize,
+    /// Run `serverless-pre-function`/`serverless-post-function` code given
+    /// through the Admin API. Off: such configurations are refused.
+    pub serverless: bool,
+}
+
+/// A sandbox escape the operator allows (`strait.lua.allow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LuaAllow {
+    /// The `io` library.
+    Io,
+    /// The whole `os` library (`os.execute`, `os.remove`, …).
+    Os,
+    /// Compiling code from strings and files at run time.
+    Load,
+    /// The `debug` library (and `getfenv`/`setfenv`).
+    Debug,
+    /// LuaJIT's FFI.
+    Ffi,
+}
+
+impl Default for LuaSection {
+    fn default() -> Self {
+        Self {
+            plugin_dirs: vec![PathBuf::from("lua-plugins")],
+            allow: Vec::new(),
+            time_budget_ms: 100,
+            memory_limit_mb: 128,
+            serverless: false,
+        }
+    }
 }
 
 impl Default for StraitSection {
@@ -487,6 +538,7 @@ impl Default for StraitSection {
             data_dir: PathBuf::from(".data"),
             snapshot_file: PathBuf::from(".data/snapshot.json"),
             retry_body_buffer_bytes: 64 * 1024,
+            lua: LuaSection::default(),
         }
     }
 }

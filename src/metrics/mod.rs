@@ -114,6 +114,15 @@ pub struct UpstreamLabels {
     pub port: String,
 }
 
+/// Labels of `apisix_lua_plugin_errors`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LuaErrorLabels {
+    /// The Lua plugin.
+    pub plugin: String,
+    /// The phase that failed.
+    pub phase: String,
+}
+
 /// Every metric strait exposes.
 pub struct Metrics {
     registry: Registry,
@@ -138,6 +147,9 @@ pub struct Metrics {
     /// `apisix_batch_process_dropped_entries`: log entries a logger dropped
     /// (queue full, or the sink kept failing).
     pub batch_dropped: Family<NameLabel, Counter>,
+    /// `apisix_lua_plugin_errors`: Lua plugin calls that raised an error or
+    /// ran out of time or memory, by plugin and phase.
+    pub lua_errors: Family<LuaErrorLabels, Counter>,
     /// Open client connections (all listeners).
     pub active_connections: AtomicI64,
     /// Accepted client connections since start.
@@ -175,6 +187,7 @@ impl Metrics {
             node_info: Family::default(),
             upstream_status: Family::default(),
             batch_dropped: Family::default(),
+            lua_errors: Family::default(),
             active_connections: AtomicI64::new(0),
             accepted_connections: AtomicI64::new(0),
         };
@@ -223,6 +236,11 @@ impl Metrics {
             "batch_process_dropped_entries",
             "Log entries dropped by a logger plugin (queue full or sink failing)",
             m.batch_dropped.clone(),
+        );
+        registry.register(
+            "lua_plugin_errors",
+            "Lua plugin calls that failed (error, time budget, memory cap)",
+            m.lua_errors.clone(),
         );
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())

@@ -49,7 +49,7 @@ impl Chain {
                 }
             }
         }
-        plugins.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
+        plugins.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(&b.name)));
         Chain {
             plugins: plugins.into(),
         }

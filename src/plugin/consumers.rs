@@ -31,11 +31,11 @@ type Owner = (Arc<Consumer>, Arc<Value>);
 pub struct ConsumerIndex {
     by_name: HashMap<Arc<str>, Arc<Consumer>>,
     /// plugin name → credential → (consumer, the credential's configuration).
-    by_credential: HashMap<&'static str, HashMap<String, Owner>>,
+    by_credential: HashMap<Arc<str>, HashMap<String, Owner>>,
 }
 
 /// Auth configurations of one consumer or credential: (plugin, conf with defaults).
-fn auth_confs(plugins: Option<&Map<String, Value>>) -> Vec<(&'static str, Value)> {
+fn auth_confs(plugins: Option<&Map<String, Value>>) -> Vec<(Arc<str>, Value)> {
     let mut out = Vec::new();
     for (name, conf) in plugins.into_iter().flatten() {
         let Some(reg) = registry::get(name) else {
@@ -47,7 +47,7 @@ fn auth_confs(plugins: Option<&Map<String, Value>>) -> Vec<(&'static str, Value)
         let mut conf = conf.clone();
         if schema.validate_and_default(&mut conf).is_ok() && reg.factory.check(&conf, true).is_ok()
         {
-            out.push((reg.factory.name(), conf));
+            out.push((Arc::from(reg.factory.name()), conf));
         }
     }
     out
@@ -98,14 +98,14 @@ impl ConsumerIndex {
         idx
     }
 
-    fn add(&mut self, plugin: &'static str, consumer: &Arc<Consumer>, conf: Value) {
-        let Some(key) = registry::get(plugin).and_then(|r| r.factory.consumer_key(&conf)) else {
+    fn add(&mut self, plugin: Arc<str>, consumer: &Arc<Consumer>, conf: Value) {
+        let Some(key) = registry::get(&plugin).and_then(|r| r.factory.consumer_key(&conf)) else {
             return;
         };
-        let creds = self.by_credential.entry(plugin).or_default();
+        let creds = self.by_credential.entry(plugin.clone()).or_default();
         if let Some((other, _)) = creds.get(&key) {
             // The Admin API refuses duplicates; data written around it keeps the first.
-            tracing::warn!(plugin, consumer = %consumer.username, other = %other.username, "duplicate credential ignored");
+            tracing::warn!(plugin = %plugin, consumer = %consumer.username, other = %other.username, "duplicate credential ignored");
             return;
         }
         creds.insert(key, (consumer.clone(), Arc::new(conf)));

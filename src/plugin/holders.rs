@@ -59,7 +59,7 @@ impl PluginHolders {
                 global.extend(set.plugins.iter().cloned());
             }
         }
-        global.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
+        global.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(&b.name)));
         PluginHolders {
             global: Chain {
                 plugins: global.into(),

@@ -15,6 +15,7 @@ pub mod chain;
 pub mod consumers;
 pub mod ctx;
 pub mod holders;
+pub mod lua;
 pub mod redis;
 pub mod registry;
 pub mod set;
@@ -134,7 +135,11 @@ pub struct BuildEnv {
 /// A plugin kind: its identity, schemas and how to build an instance.
 pub trait PluginFactory: Send + Sync + 'static {
     /// APISIX's name (`key-auth`).
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
+    /// Whether this plugin is defined by a Lua file (reloaded as a group).
+    fn is_lua(&self) -> bool {
+        false
+    }
     /// Default priority: higher runs first within a phase.
     fn priority(&self) -> i64;
     /// JSON schema of the configuration on routes, services, ….

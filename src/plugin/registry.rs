@@ -2,8 +2,9 @@
 //! Admin API and the data plane both validate plugin configurations here,
 //! and snapshot builds instantiate plugins through it.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use arc_swap::ArcSwap;
 use serde_json::Value;
 
 use super::PluginFactory;
@@ -38,31 +39,63 @@ fn compile(name: &str, what: &str, doc: &Value) -> Option<Schema> {
     }
 }
 
-fn registry() -> &'static [Registered] {
-    static REGISTRY: OnceLock<Vec<Registered>> = OnceLock::new();
-    REGISTRY.get_or_init(|| {
-        super::builtin::factories()
-            .into_iter()
-            .filter_map(|factory| {
-                let name = factory.name();
-                let schema = compile(name, "configuration", &factory.schema())?;
-                let consumer_schema = match factory.consumer_schema() {
-                    Some(d) => Some(compile(name, "consumer", &d)?),
-                    None => None,
-                };
-                let metadata_schema = match factory.metadata_schema() {
-                    Some(d) => Some(compile(name, "metadata", &d)?),
-                    None => None,
-                };
-                Some(Registered {
-                    factory,
-                    schema,
-                    consumer_schema,
-                    metadata_schema,
-                })
-            })
-            .collect()
+/// Compile a factory's schemas into a registry entry; `None` (logged) when
+/// one does not compile: the plugin is left out (fail closed).
+pub fn register(factory: Box<dyn PluginFactory>) -> Option<Registered> {
+    let name = factory.name().to_string();
+    let schema = compile(&name, "configuration", &factory.schema())?;
+    let consumer_schema = match factory.consumer_schema() {
+        Some(d) => Some(compile(&name, "consumer", &d)?),
+        None => None,
+    };
+    let metadata_schema = match factory.metadata_schema() {
+        Some(d) => Some(compile(&name, "metadata", &d)?),
+        None => None,
+    };
+    Some(Registered {
+        factory,
+        schema,
+        consumer_schema,
+        metadata_schema,
     })
+}
+
+/// Every plugin: the built-in ones, then the Lua ones (replaced as a whole
+/// when the Lua plugin files are loaded again).
+fn registry() -> &'static ArcSwap<Vec<Arc<Registered>>> {
+    static REGISTRY: OnceLock<ArcSwap<Vec<Arc<Registered>>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let builtin = super::builtin::factories()
+            .into_iter()
+            .filter_map(register)
+            .map(Arc::new)
+            .collect();
+        ArcSwap::from_pointee(builtin)
+    })
+}
+
+/// Replace the Lua plugins with `lua` (a name a built-in plugin has is
+/// refused with a log line: the built-in one stays). Sources recompile
+/// what they hold, as after a change of the enabled list.
+pub fn set_lua_plugins(lua: Vec<Registered>) {
+    let current = registry().load_full();
+    let mut all: Vec<Arc<Registered>> = current
+        .iter()
+        .filter(|r| !r.factory.is_lua())
+        .cloned()
+        .collect();
+    for reg in lua {
+        if all.iter().any(|r| r.factory.name() == reg.factory.name()) {
+            tracing::error!(
+                plugin = reg.factory.name(),
+                "a Lua plugin cannot replace the built-in plugin of the same name; ignored"
+            );
+            continue;
+        }
+        all.push(Arc::new(reg));
+    }
+    registry().store(Arc::new(all));
+    reload_signal().send_modify(|n| *n += 1);
 }
 
 /// `plugins:` from config.yaml: `None` enables every built-in plugin.
@@ -117,6 +150,7 @@ pub fn attr(name: &str) -> Option<serde_json::Value> {
 /// The enabled plugins strait implements, sorted by name.
 pub fn enabled_names() -> Vec<String> {
     let mut names: Vec<String> = all()
+        .iter()
         .map(|r| r.factory.name())
         .filter(|n| is_enabled(n))
         .map(String::from)
@@ -126,11 +160,15 @@ pub fn enabled_names() -> Vec<String> {
 }
 
 /// The plugin called `name`, if strait implements it.
-pub fn get(name: &str) -> Option<&'static Registered> {
-    registry().iter().find(|r| r.factory.name() == name)
+pub fn get(name: &str) -> Option<Arc<Registered>> {
+    registry()
+        .load()
+        .iter()
+        .find(|r| r.factory.name() == name)
+        .cloned()
 }
 
 /// Every implemented plugin.
-pub fn all() -> impl Iterator<Item = &'static Registered> {
-    registry().iter()
+pub fn all() -> Arc<Vec<Arc<Registered>>> {
+    registry().load_full()
 }

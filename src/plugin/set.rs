@@ -15,7 +15,7 @@ use crate::expr::Expr;
 /// One configured plugin.
 pub struct ConfiguredPlugin {
     /// APISIX's name.
-    pub name: &'static str,
+    pub name: Arc<str>,
     /// Effective priority (`_meta.priority` or the plugin's default).
     pub priority: i64,
     /// The instance.
@@ -118,14 +118,14 @@ impl PluginSet {
                 .and_then(Value::as_i64)
                 .unwrap_or_else(|| reg.factory.priority());
             plugins.push(Arc::new(ConfiguredPlugin {
-                name: reg.factory.name(),
+                name: Arc::from(reg.factory.name()),
                 priority,
                 instance,
                 filter,
                 error_response,
             }));
         }
-        plugins.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
+        plugins.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(&b.name)));
         Ok(PluginSet {
             plugins: plugins.into(),
         })
@@ -138,6 +138,6 @@ impl PluginSet {
 
     /// The plugin called `name`, if configured.
     pub fn get(&self, name: &str) -> Option<&Arc<ConfiguredPlugin>> {
-        self.plugins.iter().find(|p| p.name == name)
+        self.plugins.iter().find(|p| &*p.name == name)
     }
 }

@@ -56,7 +56,7 @@ impl PluginSchemas {
 }
 
 /// The schemas of plugin `name`, if strait implements it.
-pub fn plugin(name: &str) -> Option<&'static PluginSchemas> {
+pub fn plugin(name: &str) -> Option<std::sync::Arc<PluginSchemas>> {
     crate::plugin::registry::get(name)
 }
 
