@@ -3,6 +3,7 @@
 //! the Admin API and exercised through the proxy.
 
 mod phases;
+mod reload;
 mod sandbox;
 
 use std::path::Path;

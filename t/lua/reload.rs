@@ -1,0 +1,73 @@
+//! Hot reload: a changed plugin file serves new requests without a restart;
+//! a file that fails to load keeps the previous version and says why.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{lua_env, write_plugin};
+
+fn versioned(v: &str) -> String {
+    format!(
+        r#"local core = require("apisix.core")
+local _M = {{ version = 0.1, priority = 10, schema = {{ type = "object" }} }}
+function _M.access(conf, ctx)
+    core.response.set_header("X-Version", "{v}")
+end
+return _M
+"#
+    )
+}
+
+#[tokio::test]
+async fn changed_files_reload_and_broken_ones_keep_the_old_version() {
+    let (env, dir) = lua_env(&[("versioned", &versioned("1"))]).await;
+    env.put(
+        "/routes/1",
+        json!({"uri": "/hello", "upstream": env.upstream(), "plugins": {"versioned": {}}}),
+    )
+    .await;
+    let r = env.until("/hello", &[], 200).await;
+    assert_eq!(r.header("x-version"), Some("1"));
+
+    // A change to the file is picked up (checked every second).
+    write_plugin(dir.path(), "versioned", &versioned("2"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = env.get("/hello", &[]).await;
+        if r.header("x-version") == Some("2") {
+            break;
+        }
+        gw_assert!(env.gw, Instant::now() < deadline, "version 2 never served: {:?}", r.headers);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A syntax error: reported, and version 2 keeps serving.
+    write_plugin(dir.path(), "versioned", "local _M = { version = 0.1,, }\nreturn _M\n");
+    let reload = env.admin.put("/plugins/reload", json!({})).await;
+    assert_eq!(reload.status, 200, "{}", reload.body);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !env.gw.log().contains("Lua plugin not loaded") {
+        gw_assert!(env.gw, Instant::now() < deadline, "the load error was not logged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(env.gw.log().contains("versioned.lua"), "{}", env.gw.log_tail(10));
+    for _ in 0..5 {
+        let r = env.get("/hello", &[]).await;
+        assert_eq!((r.status, r.header("x-version")), (200, Some("2")));
+    }
+
+    // Fixed again through the Admin API's reload.
+    write_plugin(dir.path(), "versioned", &versioned("3"));
+    let reload = env.admin.put("/plugins/reload", json!({})).await;
+    assert_eq!(reload.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let r = env.get("/hello", &[]).await;
+        if r.header("x-version") == Some("3") {
+            break;
+        }
+        gw_assert!(env.gw, Instant::now() < deadline, "version 3 not served after the reload");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
