@@ -7,6 +7,7 @@
 #
 #   bench/plugin_overhead.sh            # needs: etcd, nginx, wrk, target/release/strait
 #   PLUGINS='{"limit-count":{...},"prometheus":{}}' DURATION=10 REPEAT=3 bench/plugin_overhead.sh
+#   PLUGINS='{"bench-trivial":{}}' bench/plugin_overhead.sh   # a Lua plugin of bench/lua-plugins
 set -euo pipefail
 
 DURATION="${DURATION:-10}"
@@ -75,6 +76,8 @@ plugin_attr:
 strait:
   data_dir: $DIR/data
   snapshot_file: $DIR/snapshot.json
+  lua:
+    plugin_dirs: ["$PWD/bench/lua-plugins"]
 YAML
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$ETCD_PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
 WRAP=()

@@ -178,6 +178,8 @@ def start_nginx_proxy(procs, upstream_port):
 
 
 LITELLM = Path(__file__).resolve().parents[2] / ".data/litellm/bin/litellm"
+# The Lua plugins of the benchmark (the trivial plugin of scenario 2).
+LUA_PLUGINS = Path(__file__).resolve().parents[1] / "lua-plugins"
 
 
 def start_litellm(procs, upstream_port):
@@ -239,6 +241,8 @@ plugin_attr:
 strait:
   data_dir: {d}/data
   snapshot_file: {d}/snapshot.json
+  lua:
+    plugin_dirs: ["{LUA_PLUGINS}"]
 {extra_yaml}"""
         )
         self.proc = procs.start(name, [str(binary), "-c", str(conf)], core=PROXY_CORE)

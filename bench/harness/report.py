@@ -28,6 +28,8 @@ def goals(f):
     out.append(("strait, no plugins ≥ 1.1× nginx proxy_pass req/s", _num(r, "{:.2f}×"), judge(r, lambda v: v >= 1.1)))
     r = f.get("limit_vs_plain")
     out.append(("limit-count + prometheus ≥ 0.9× no plugins", _num(r, "{:.2f}×"), judge(r, lambda v: v >= 0.9)))
+    r = f.get("lua_vs_plain")
+    out.append(("trivial Lua access plugin ≥ 0.9× no plugins (issue 6)", _num(r, "{:.2f}×"), judge(r, lambda v: v >= 0.9)))
     r = f.get("added_p99_us_strait")
     out.append(("added latency at 1 connection ≤ 100 µs p99 over direct", _num(r, "{:.0f} µs"), judge(r, lambda v: v <= 100)))
     r = f.get("admin_p99_ms")

@@ -123,7 +123,10 @@ def setup_routes(bench):
     config_io.admin_put(
         s, "/routes/keyauth", {"uri": "/keyed", "upstream_id": "1", "plugins": {"key-auth": {}}}
     )
-    for path, headers in [("/hello", {}), ("/limited", {}), ("/keyed", {"apikey": "bench-key"})]:
+    config_io.admin_put(
+        s, "/routes/lua", {"uri": "/lua", "upstream_id": "1", "plugins": {"bench-trivial": {}}}
+    )
+    for path, headers in [("/hello", {}), ("/limited", {}), ("/keyed", {"apikey": "bench-key"}), ("/lua", {})]:
         wait_http(s.url(path), expect=200, headers=headers)
 
 
@@ -167,19 +170,18 @@ def plugins(bench):
             ("plain", bench.strait.url("/hello"), ()),
             ("limit", bench.strait.url("/limited"), ()),
             ("keyauth", bench.strait.url("/keyed"), ("apikey: bench-key",)),
+            ("lua", bench.strait.url("/lua"), ()),
         ],
-        cpu_pids={n: bench.strait.pid for n in ("plain", "limit", "keyauth")},
+        cpu_pids={n: bench.strait.pid for n in ("plain", "limit", "keyauth", "lua")},
     )
     scen = "2. plugins"
     bench.rows.append(_row(scen, "strait, no plugins", runs["plain"]))
     lc = _row(scen, "strait, limit-count + prometheus", runs["limit"], "no plugins", runs["plain"])
     ka = _row(scen, "strait, key-auth", runs["keyauth"], "no plugins", runs["plain"])
-    bench.rows += [lc, ka]
-    bench.rows.append(
-        Row(scen, "strait, trivial Lua plugin", stats.Series([]), stats.Series([]), stats.Series([]),
-            note="not run: Lua plugins arrive with issue 6")
-    )
+    lua = _row(scen, "strait, trivial Lua plugin (access)", runs["lua"], "no plugins", runs["plain"])
+    bench.rows += [lc, ka, lua]
     bench.figures["limit_vs_plain"] = lc.ratio
+    bench.figures["lua_vs_plain"] = lua.ratio
 
 
 def latency(bench):

@@ -92,6 +92,19 @@ impl Ctx {
         }
     }
 
+    /// Move the whole context out, leaving an empty one in its place (for
+    /// the time a Lua plugin call owns it).
+    pub fn take(&mut self) -> Ctx {
+        let shell = Ctx::new(
+            http::Request::new(()).into_parts().0,
+            String::new(),
+            None,
+            self.conn,
+            self.snapshot.clone(),
+        );
+        std::mem::replace(self, shell)
+    }
+
     /// The matched route's id.
     pub fn route_id(&self) -> Option<&str> {
         self.route.as_deref().map(|r| r.meta.id.as_ref())

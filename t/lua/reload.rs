@@ -38,20 +38,37 @@ async fn changed_files_reload_and_broken_ones_keep_the_old_version() {
         if r.header("x-version") == Some("2") {
             break;
         }
-        gw_assert!(env.gw, Instant::now() < deadline, "version 2 never served: {:?}", r.headers);
+        gw_assert!(
+            env.gw,
+            Instant::now() < deadline,
+            "version 2 never served: {:?}",
+            r.headers
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     // A syntax error: reported, and version 2 keeps serving.
-    write_plugin(dir.path(), "versioned", "local _M = { version = 0.1,, }\nreturn _M\n");
+    write_plugin(
+        dir.path(),
+        "versioned",
+        "local _M = { version = 0.1,, }\nreturn _M\n",
+    );
     let reload = env.admin.put("/plugins/reload", json!({})).await;
     assert_eq!(reload.status, 200, "{}", reload.body);
     let deadline = Instant::now() + Duration::from_secs(5);
     while !env.gw.log().contains("Lua plugin not loaded") {
-        gw_assert!(env.gw, Instant::now() < deadline, "the load error was not logged");
+        gw_assert!(
+            env.gw,
+            Instant::now() < deadline,
+            "the load error was not logged"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(env.gw.log().contains("versioned.lua"), "{}", env.gw.log_tail(10));
+    assert!(
+        env.gw.log().contains("versioned.lua"),
+        "{}",
+        env.gw.log_tail(10)
+    );
     for _ in 0..5 {
         let r = env.get("/hello", &[]).await;
         assert_eq!((r.status, r.header("x-version")), (200, Some("2")));
@@ -67,7 +84,11 @@ async fn changed_files_reload_and_broken_ones_keep_the_old_version() {
         if r.header("x-version") == Some("3") {
             break;
         }
-        gw_assert!(env.gw, Instant::now() < deadline, "version 3 not served after the reload");
+        gw_assert!(
+            env.gw,
+            Instant::now() < deadline,
+            "version 3 not served after the reload"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

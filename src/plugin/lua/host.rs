@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
-use mlua::{AnyUserData, Lua, MultiValue, RegistryKey, Table, Value as LuaValue};
+use mlua::{Lua, MultiValue, RegistryKey, Table, Value as LuaValue};
 
 use super::convert;
 use super::settings::Settings;
@@ -50,16 +50,23 @@ pub struct Exit {
     pub body: Option<Bytes>,
 }
 
-/// What the running call can reach (app data of the VM).
+/// What the running call can reach (app data of the VM). In the request,
+/// header and body phases the call owns the request context (moved in and
+/// back out around the call: cheaper than a scoped userdata); in the log
+/// phase it reads it through a scoped read-only handle.
 pub struct CallState {
-    /// The request context (`Ctx` userdata, or nil outside requests).
-    pub req: RegistryKey,
-    /// The response head in `header_filter` (`http::response::Parts`).
-    pub resp: RegistryKey,
-    /// The chunk in `body_filter` ([`BodyArg`]).
-    pub body: RegistryKey,
+    /// The request context, moved in for the call.
+    pub ctx: Option<Ctx>,
+    /// The response head in `header_filter`, moved in for the call.
+    pub resp: Option<http::response::Parts>,
+    /// The chunk in `body_filter`.
+    pub body: Option<BodyArg>,
+    /// The read-only `Ctx` handle of the log phase (nil otherwise).
+    pub log_ctx: RegistryKey,
     /// The phase.
     pub phase: CallPhase,
+    /// The plugin whose call is running (for log lines).
+    pub plugin: std::sync::Arc<str>,
     /// Set by `exit`.
     pub exit: Option<Exit>,
     /// What `ngx.say`/`ngx.print` wrote (the body of an answer).
@@ -76,32 +83,50 @@ fn state(lua: &Lua) -> mlua::Result<mlua::AppDataRefMut<'_, CallState>> {
         .ok_or_else(|| mlua::Error::runtime("the Lua host is not initialised"))
 }
 
-fn handle(
-    lua: &Lua,
-    pick: fn(&CallState) -> &RegistryKey,
-    what: &str,
-) -> mlua::Result<AnyUserData> {
-    let ud = {
-        let st = state(lua)?;
-        lua.registry_value::<LuaValue>(pick(&st))?
-    };
-    match ud {
-        LuaValue::UserData(ud) => Ok(ud),
-        _ => Err(mlua::Error::runtime(format!("no {what} in this phase"))),
-    }
-}
-
 /// Read the request context.
 fn with_ctx<R>(lua: &Lua, f: impl FnOnce(&Ctx) -> R) -> mlua::Result<R> {
-    let ud = handle(lua, |s| &s.req, "request")?;
-    ud.borrow_scoped::<Ctx, R>(f)
+    let log_ctx = {
+        let st = state(lua)?;
+        if let Some(ctx) = st.ctx.as_ref() {
+            return Ok(f(ctx));
+        }
+        lua.registry_value::<LuaValue>(&st.log_ctx)?
+    };
+    match log_ctx {
+        LuaValue::UserData(ud) => ud.borrow_scoped::<Ctx, R>(f),
+        _ => Err(mlua::Error::runtime("no request in this phase")),
+    }
 }
 
 /// Change the request context (not in the log phase).
 fn with_ctx_mut<R>(lua: &Lua, f: impl FnOnce(&mut Ctx) -> R) -> mlua::Result<R> {
-    let ud = handle(lua, |s| &s.req, "request")?;
-    ud.borrow_mut_scoped::<Ctx, R>(f)
-        .map_err(|_| mlua::Error::runtime("the request cannot be changed in this phase"))
+    let mut st = state(lua)?;
+    let phase = st.phase;
+    match st.ctx.as_mut() {
+        Some(ctx) => Ok(f(ctx)),
+        None if phase == CallPhase::Log => Err(mlua::Error::runtime(
+            "the request cannot be changed in the log phase",
+        )),
+        None => Err(mlua::Error::runtime("no request in this phase")),
+    }
+}
+
+/// Read or change the response head (`header_filter`).
+fn with_resp<R>(lua: &Lua, f: impl FnOnce(&mut http::response::Parts) -> R) -> mlua::Result<R> {
+    let mut st = state(lua)?;
+    st.resp
+        .as_mut()
+        .map(f)
+        .ok_or_else(|| mlua::Error::runtime("no response head in this phase"))
+}
+
+/// Read or change the body chunk (`body_filter`).
+fn with_body<R>(lua: &Lua, f: impl FnOnce(&mut BodyArg) -> R) -> mlua::Result<R> {
+    let mut st = state(lua)?;
+    st.body
+        .as_mut()
+        .map(f)
+        .ok_or_else(|| mlua::Error::runtime("no response body in this phase"))
 }
 
 fn phase(lua: &Lua) -> mlua::Result<CallPhase> {
@@ -348,10 +373,12 @@ fn gsub(
 /// The `host` table of primitives, and the VM's [`CallState`].
 pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
     lua.set_app_data(CallState {
-        req: lua.create_registry_value(LuaValue::Nil)?,
-        resp: lua.create_registry_value(LuaValue::Nil)?,
-        body: lua.create_registry_value(LuaValue::Nil)?,
+        ctx: None,
+        resp: None,
+        body: None,
+        log_ctx: lua.create_registry_value(LuaValue::Nil)?,
         phase: CallPhase::Outside,
+        plugin: std::sync::Arc::from("lua"),
         exit: None,
         printed: Vec::new(),
         regexes: HashMap::new(),
@@ -606,8 +633,8 @@ pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
     h.raw_set(
         "req_headers",
         lua.create_function(|lua, _raw: bool| {
-            let ud = handle(lua, |s| &s.req, "request")?;
-            ud.borrow_scoped::<Ctx, _>(|ctx| headers_table(lua, &ctx.req.headers))?
+            let headers = with_ctx(lua, |ctx| ctx.req.headers.clone())?;
+            headers_table(lua, &headers)
         })?,
     )?;
     h.raw_set(
@@ -698,9 +725,7 @@ pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
         "status",
         lua.create_function(|lua, ()| {
             if phase(lua)? == CallPhase::HeaderFilter {
-                let ud = handle(lua, |s| &s.resp, "response")?;
-                return ud
-                    .borrow_scoped::<http::response::Parts, _>(|p| i64::from(p.status.as_u16()));
+                return with_resp(lua, |p| i64::from(p.status.as_u16()));
             }
             with_ctx(lua, |ctx| i64::from(ctx.status))
         })?,
@@ -711,10 +736,7 @@ pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
             let status = http::StatusCode::from_u16(code)
                 .map_err(|_| mlua::Error::runtime(format!("invalid status {code}")))?;
             match phase(lua)? {
-                CallPhase::HeaderFilter => {
-                    let ud = handle(lua, |s| &s.resp, "response")?;
-                    ud.borrow_mut_scoped::<http::response::Parts, _>(|p| p.status = status)
-                }
+                CallPhase::HeaderFilter => with_resp(lua, |p| p.status = status),
                 CallPhase::Request => {
                     let mut st = state(lua)?;
                     st.exit.get_or_insert_with(Exit::default).status = Some(code);
@@ -740,8 +762,7 @@ pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
                     Ok(LuaValue::String(lua.create_string(v)?))
                 });
             }
-            let ud = handle(lua, |s| &s.resp, "response")?;
-            let v = ud.borrow_scoped::<http::response::Parts, _>(|p| {
+            let v = with_resp(lua, |p| {
                 p.headers
                     .get(name.as_str())
                     .map(|v| Bytes::copy_from_slice(v.as_bytes()))
@@ -756,10 +777,7 @@ pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
         "resp_headers",
         lua.create_function(|lua, ()| {
             if phase(lua)? == CallPhase::HeaderFilter {
-                let ud = handle(lua, |s| &s.resp, "response")?;
-                return ud.borrow_scoped::<http::response::Parts, _>(|p| {
-                    headers_table(lua, &p.headers)
-                })?;
+                return with_resp(lua, |p| headers_table(lua, &p.headers))?;
             }
             let map = with_ctx(lua, |ctx| {
                 let mut m = http::HeaderMap::new();
@@ -786,32 +804,24 @@ pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
     h.raw_set(
         "body_chunk",
         lua.create_function(|lua, ()| {
-            let ud = handle(lua, |s| &s.body, "response body")?;
-            let chunk = ud.borrow_scoped::<BodyArg, _>(|a| a.chunk.clone())?;
+            let chunk = with_body(lua, |a| a.chunk.clone())?;
             lua.create_string(&chunk)
         })?,
     )?;
     h.raw_set(
         "body_eof",
-        lua.create_function(|lua, ()| {
-            let ud = handle(lua, |s| &s.body, "response body")?;
-            ud.borrow_scoped::<BodyArg, _>(|a| a.eof)
-        })?,
+        lua.create_function(|lua, ()| with_body(lua, |a| a.eof))?,
     )?;
     h.raw_set(
         "body_set_chunk",
         lua.create_function(|lua, data: mlua::LuaString| {
-            let ud = handle(lua, |s| &s.body, "response body")?;
             let chunk = Bytes::copy_from_slice(&data.as_bytes());
-            ud.borrow_mut_scoped::<BodyArg, _>(|a| a.chunk = chunk)
+            with_body(lua, |a| a.chunk = chunk)
         })?,
     )?;
     h.raw_set(
         "body_set_eof",
-        lua.create_function(|lua, eof: bool| {
-            let ud = handle(lua, |s| &s.body, "response body")?;
-            ud.borrow_mut_scoped::<BodyArg, _>(|a| a.eof = eof)
-        })?,
+        lua.create_function(|lua, eof: bool| with_body(lua, |a| a.eof = eof))?,
     )?;
     h.raw_set("pid", lua.create_function(|_, ()| Ok(std::process::id()))?)?;
     h.raw_set(
@@ -874,13 +884,9 @@ pub struct RequestBody(pub Bytes);
 #[derive(Debug, Clone, Copy)]
 pub struct RequestBodyChanged;
 
-/// The plugin whose call is running (for log lines).
-#[derive(Debug, Clone, Default)]
-pub struct CurrentPlugin(pub std::sync::Arc<str>);
-
 fn current_plugin(lua: &Lua) -> std::sync::Arc<str> {
-    lua.app_data_ref::<CurrentPlugin>()
-        .map(|p| p.0.clone())
+    lua.app_data_ref::<CallState>()
+        .map(|st| st.plugin.clone())
         .unwrap_or_else(|| std::sync::Arc::from("lua"))
 }
 
@@ -897,17 +903,14 @@ fn resp_header(lua: &Lua, name: &str, value: &LuaValue, replace: bool) -> mlua::
     let name = header_name(name)?;
     let values = header_value(value)?;
     match phase(lua)? {
-        CallPhase::HeaderFilter => {
-            let ud = handle(lua, |s| &s.resp, "response")?;
-            ud.borrow_mut_scoped::<http::response::Parts, _>(|parts| {
-                if replace {
-                    parts.headers.remove(&name);
-                }
-                for v in values {
-                    parts.headers.append(name.clone(), v);
-                }
-            })
-        }
+        CallPhase::HeaderFilter => with_resp(lua, |parts| {
+            if replace {
+                parts.headers.remove(&name);
+            }
+            for v in values {
+                parts.headers.append(name.clone(), v);
+            }
+        }),
         CallPhase::Request => with_ctx_mut(lua, |ctx| {
             if replace {
                 ctx.response_headers.retain(|(k, _)| *k != name);

@@ -31,7 +31,7 @@ use mlua::{MultiValue, Table, Value as LuaValue};
 use serde_json::{Map, Value};
 
 pub use host::RequestBody;
-use host::{BodyArg, CallPhase, CallState, CurrentPlugin, EXIT_SIGNAL};
+use host::{BodyArg, CallPhase, CallState, EXIT_SIGNAL};
 use module::{phase, LoadReport, ModuleSpec};
 
 use super::{registry, BuildEnv, Ctx, Plugin, PluginFactory, PluginResponse, Step};
@@ -204,7 +204,7 @@ impl LuaPlugin {
         if !self.spec.has(bit) {
             return Step::Continue;
         }
-        match self.call(name, Handles::Request(ctx)) {
+        match self.call(bit, Handles::Request(ctx)) {
             Ok(None) => Step::Continue,
             Ok(Some(answer)) => Step::Respond(answer),
             Err(e) => {
@@ -228,79 +228,98 @@ impl LuaPlugin {
             .inc();
     }
 
-    /// Call phase function `name`; `Some` when it answers the request.
-    fn call(&self, name: &str, mut handles: Handles<'_>) -> Result<Option<PluginResponse>, String> {
+    /// Call phase function `bit` ([`phase`]); `Some` when it answers the request.
+    fn call(&self, bit: u8, mut handles: Handles<'_>) -> Result<Option<PluginResponse>, String> {
         vm::with_vm(|vm| {
             let lua = &vm.lua;
             let err = |e: mlua::Error| e.to_string();
-            let module = vm.module(&self.spec)?;
-            let func: mlua::Function = module.get(name).map_err(err)?;
+            let func = vm.phase_function(&self.spec, bit)?;
             let conf = vm.conf(self.id, &self.alive, &self.conf)?;
-            let array_mt: Table = lua.registry_value(&vm.array_mt).map_err(err)?;
-
-            // The request's ctx table, with what earlier phases left in it.
-            let ctx_table = lua.create_table().map_err(err)?;
-            ctx_table
-                .set_metatable(Some(lua.registry_value::<Table>(&vm.ctx_mt).map_err(err)?))
-                .map_err(err)?;
-            if let Some(carried) = handles.ctx().extensions.get::<CarriedCtx>() {
-                for (k, v) in &carried.0 {
-                    ctx_table
-                        .raw_set(k.as_str(), convert::to_lua(lua, v, &array_mt).map_err(err)?)
-                        .map_err(err)?;
+            let call_phase: mlua::Function = lua.registry_value(&vm.call_phase).map_err(err)?;
+            // What earlier phases left in the request's ctx table.
+            let carried = match handles.ctx().extensions.get::<CarriedCtx>() {
+                Some(c) if !c.0.is_empty() => {
+                    let array_mt: Table = lua.registry_value(&vm.array_mt).map_err(err)?;
+                    convert::to_lua(lua, &Value::Object(c.0.clone()), &array_mt).map_err(err)?
                 }
-            }
-            let set_ctx: mlua::Function = lua.registry_value(&vm.set_current_ctx).map_err(err)?;
-            set_ctx.call::<()>(ctx_table.clone()).map_err(err)?;
-            lua.set_app_data(CurrentPlugin(self.spec.name.clone()));
-            if let Some(mut st) = lua.app_data_mut::<CallState>() {
-                st.phase = handles.phase();
+                _ => LuaValue::Nil,
+            };
+
+            // The call owns the request (and response parts) while it runs.
+            let phase = handles.phase();
+            {
+                let mut st = lua
+                    .app_data_mut::<CallState>()
+                    .ok_or("the Lua host is not initialised")?;
+                st.phase = phase;
+                st.plugin = self.spec.name.clone();
                 st.exit = None;
                 st.printed.clear();
+                match &mut handles {
+                    Handles::Request(ctx) => st.ctx = Some(ctx.take()),
+                    Handles::HeaderFilter(ctx, parts) => {
+                        st.ctx = Some(ctx.take());
+                        st.resp = Some(std::mem::replace(
+                            &mut **parts,
+                            http::Response::new(()).into_parts().0,
+                        ));
+                    }
+                    Handles::BodyFilter(ctx, arg) => {
+                        st.ctx = Some(ctx.take());
+                        st.body = Some(std::mem::take(&mut **arg));
+                    }
+                    Handles::Log(_) => {}
+                }
             }
-
             vm.deadline.set(Some(Instant::now() + vm.budget));
-            let result = {
-                let handles = &mut handles;
-                lua.scope(|scope| {
-                    let (req, resp, body) = match handles {
-                        Handles::Request(ctx) => {
-                            (scope.create_any_userdata_ref_mut(&mut **ctx)?, None, None)
-                        }
-                        Handles::HeaderFilter(ctx, parts) => (
-                            scope.create_any_userdata_ref_mut(&mut **ctx)?,
-                            Some(scope.create_any_userdata_ref_mut(&mut **parts)?),
-                            None,
-                        ),
-                        Handles::BodyFilter(ctx, arg) => (
-                            scope.create_any_userdata_ref_mut(&mut **ctx)?,
-                            None,
-                            Some(scope.create_any_userdata_ref_mut(&mut **arg)?),
-                        ),
-                        Handles::Log(ctx) => (scope.create_any_userdata_ref(&**ctx)?, None, None),
-                    };
-                    install(lua, Some(req), resp, body)?;
-                    let r = func.call::<MultiValue>((conf.clone(), ctx_table.clone()));
-                    install(lua, None, None, None)?;
+            let result = match &handles {
+                Handles::Log(ctx) => lua.scope(|scope| {
+                    let ud = scope.create_any_userdata_ref(&**ctx)?;
+                    set_log_ctx(lua, LuaValue::UserData(ud))?;
+                    let r = call_phase.call::<MultiValue>((&func, &conf, &carried));
+                    set_log_ctx(lua, LuaValue::Nil)?;
                     r
-                })
+                }),
+                _ => call_phase.call::<MultiValue>((&func, &conf, &carried)),
             };
             vm.deadline.set(None);
-            let _ = set_ctx.call::<()>(LuaValue::Nil);
-            let (exit, printed) = match lua.app_data_mut::<CallState>() {
-                Some(mut st) => {
-                    st.phase = CallPhase::Outside;
-                    (st.exit.take(), std::mem::take(&mut st.printed))
+            let (exit, printed) = {
+                let mut st = lua
+                    .app_data_mut::<CallState>()
+                    .ok_or("the Lua host is not initialised")?;
+                st.phase = CallPhase::Outside;
+                match &mut handles {
+                    Handles::Request(ctx) => restore(ctx, st.ctx.take()),
+                    Handles::HeaderFilter(ctx, parts) => {
+                        restore(ctx, st.ctx.take());
+                        if let Some(p) = st.resp.take() {
+                            **parts = p;
+                        }
+                    }
+                    Handles::BodyFilter(ctx, arg) => {
+                        restore(ctx, st.ctx.take());
+                        if let Some(a) = st.body.take() {
+                            **arg = a;
+                        }
+                    }
+                    Handles::Log(_) => {}
                 }
-                None => (None, Vec::new()),
+                (st.exit.take(), std::mem::take(&mut st.printed))
             };
 
-            // Keep what the plugin stored in ctx for the next phases.
-            if let Handles::Request(ctx)
-            | Handles::HeaderFilter(ctx, _)
-            | Handles::BodyFilter(ctx, _) = &mut handles
-            {
-                carry(ctx, &ctx_table, &array_mt, &self.spec.name);
+            // The ctx table comes back first (nil when empty).
+            let mut result = result.map(|mut values| (values.pop_front(), values));
+            if let Ok((ctx_table, _)) = &mut result {
+                if let Handles::Request(ctx)
+                | Handles::HeaderFilter(ctx, _)
+                | Handles::BodyFilter(ctx, _) = &mut handles
+                {
+                    let table = match ctx_table.take() {
+                        Some(LuaValue::Table(t)) => Some(t),
+                        _ => None,
+                    };
+                    carry(ctx, table.as_ref(), lua, &vm.array_mt, &self.spec.name);
+                }
             }
 
             if let Some(exit) = exit {
@@ -312,7 +331,7 @@ impl LuaPlugin {
                 )));
             }
             let values = match result {
-                Ok(v) => v,
+                Ok((_, v)) => v,
                 Err(e) => {
                     let msg = e.to_string();
                     if msg.contains(EXIT_SIGNAL) {
@@ -321,7 +340,7 @@ impl LuaPlugin {
                     return Err(msg);
                 }
             };
-            if !matches!(handles, Handles::Request(_)) {
+            if phase != CallPhase::Request {
                 return Ok(None);
             }
             let Some((code, body)) = host::returned(values) else {
@@ -333,6 +352,7 @@ impl LuaPlugin {
             match body {
                 None | Some(LuaValue::Nil) => {}
                 Some(LuaValue::Table(t)) => {
+                    let array_mt: Table = lua.registry_value(&vm.array_mt).map_err(err)?;
                     let v = convert::from_lua(&LuaValue::Table(t), Some(&array_mt))?;
                     bytes.extend_from_slice(v.to_string().as_bytes());
                     bytes.push(b'\n');
@@ -347,31 +367,43 @@ impl LuaPlugin {
     }
 }
 
-/// Point the host's handles at this call's request (or at nothing).
-fn install(
-    lua: &mlua::Lua,
-    req: Option<mlua::AnyUserData>,
-    resp: Option<mlua::AnyUserData>,
-    body: Option<mlua::AnyUserData>,
-) -> mlua::Result<()> {
-    let to_value = |u: Option<mlua::AnyUserData>| u.map_or(LuaValue::Nil, LuaValue::UserData);
+/// Put the context a call owned back in place.
+fn restore(slot: &mut Ctx, owned: Option<Ctx>) {
+    if let Some(ctx) = owned {
+        *slot = ctx;
+    }
+}
+
+/// Point the host's read-only log-phase handle at `value`.
+fn set_log_ctx(lua: &mlua::Lua, value: LuaValue) -> mlua::Result<()> {
     let mut st = lua
         .app_data_mut::<CallState>()
         .ok_or_else(|| mlua::Error::runtime("the Lua host is not initialised"))?;
-    lua.replace_registry_value(&mut st.req, to_value(req))?;
-    lua.replace_registry_value(&mut st.resp, to_value(resp))?;
-    lua.replace_registry_value(&mut st.body, to_value(body))?;
-    Ok(())
+    lua.replace_registry_value(&mut st.log_ctx, value)
 }
 
-/// Move the fields a plugin set on its `ctx` table into the request.
-fn carry(ctx: &mut Ctx, table: &Table, array_mt: &Table, plugin: &str) {
+/// Move the fields a plugin set on its `ctx` table (`None`: it set none)
+/// into the request, for the next phases and plugins.
+fn carry(
+    ctx: &mut Ctx,
+    table: Option<&Table>,
+    lua: &mlua::Lua,
+    array_mt: &mlua::RegistryKey,
+    plugin: &str,
+) {
+    let Some(table) = table else {
+        if ctx.extensions.get::<CarriedCtx>().is_some() {
+            ctx.extensions.insert(CarriedCtx::default());
+        }
+        return;
+    };
+    let array_mt: Option<Table> = lua.registry_value(array_mt).ok();
     let mut fields = Map::new();
     for pair in table.pairs::<LuaValue, LuaValue>() {
         let Ok((LuaValue::String(k), v)) = pair else {
             continue;
         };
-        match convert::from_lua(&v, Some(array_mt)) {
+        match convert::from_lua(&v, array_mt.as_ref()) {
             Ok(v) => {
                 fields.insert(k.to_string_lossy(), v);
             }
@@ -381,9 +413,6 @@ fn carry(ctx: &mut Ctx, table: &Table, array_mt: &Table, plugin: &str) {
                 "ctx field not kept for later phases: {e}"
             ),
         }
-    }
-    if fields.is_empty() && ctx.extensions.get::<CarriedCtx>().is_none() {
-        return;
     }
     ctx.extensions.insert(CarriedCtx(fields));
 }
@@ -403,7 +432,7 @@ impl Plugin for LuaPlugin {
 
     fn header_filter(&self, ctx: &mut Ctx, resp: &mut http::response::Parts) {
         if self.spec.has(phase::HEADER_FILTER) {
-            if let Err(e) = self.call("header_filter", Handles::HeaderFilter(ctx, resp)) {
+            if let Err(e) = self.call(phase::HEADER_FILTER, Handles::HeaderFilter(ctx, resp)) {
                 self.failed("header_filter", &e);
             }
         }
@@ -418,7 +447,7 @@ impl Plugin for LuaPlugin {
             eof,
         };
         let original = arg.chunk.clone();
-        match self.call("body_filter", Handles::BodyFilter(ctx, &mut arg)) {
+        match self.call(phase::BODY_FILTER, Handles::BodyFilter(ctx, &mut arg)) {
             Ok(_) => *chunk = arg.chunk,
             Err(e) => {
                 self.failed("body_filter", &e);
@@ -433,7 +462,7 @@ impl Plugin for LuaPlugin {
 
     fn log(&self, ctx: &Ctx) {
         if self.spec.has(phase::LOG) {
-            if let Err(e) = self.call("log", Handles::Log(ctx)) {
+            if let Err(e) = self.call(phase::LOG, Handles::Log(ctx)) {
                 self.failed("log", &e);
             }
         }

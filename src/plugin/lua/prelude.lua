@@ -168,14 +168,14 @@ ngx.arg = setmetatable({}, {
     end,
 })
 
-local current_ctx = nil
-local function set_current_ctx(t) current_ctx = t end
+-- Rust sets `call_state.ctx` to the running call's ctx table (ngx.ctx).
+local call_state = {}
 
 local ngx_mt = {
     __index = function(_, key)
         if key == "status" then return host.status() end
         if key == "headers_sent" then return host.headers_sent() end
-        if key == "ctx" then return current_ctx end
+        if key == "ctx" then return call_state.ctx end
         if key == "worker" then return { id = function() return 0 end, count = function() return 1 end, pid = host.pid } end
         if key == "config" then return { subsystem = "http", ngx_lua_version = 10026 } end
         return nil
@@ -541,5 +541,25 @@ local ctx_mt = {
     end,
 }
 
+-- How strait calls a phase function: one call from Rust that builds the
+-- request's ctx table (with `carried`, what earlier phases left in it), makes
+-- it `ngx.ctx`, and returns it (nil when empty) before the phase's results.
+local function finish(ctx, ...)
+    call_state.ctx = nil
+    if next(ctx) == nil then
+        return nil, ...
+    end
+    return ctx, ...
+end
+
+local function call_phase(fn, conf, carried)
+    local ctx = setmetatable({}, ctx_mt)
+    if carried then
+        for k, v in pairs(carried) do ctx[k] = v end
+    end
+    call_state.ctx = ctx
+    return finish(ctx, fn(conf, ctx))
+end
+
 sandbox.ngx = ngx
-return core, ngx, ctx_mt, set_current_ctx
+return core, ngx, call_phase

@@ -30,12 +30,11 @@ pub struct Vm {
     pub budget: Duration,
     /// `core.json.array_mt`.
     pub array_mt: RegistryKey,
-    /// The metatable of the per-call `ctx` table.
-    pub ctx_mt: RegistryKey,
-    /// Sets `ngx.ctx` for the running call.
-    pub set_current_ctx: RegistryKey,
-    /// Loaded plugin modules: name → (generation, module table).
-    modules: RefCell<HashMap<Arc<str>, (u64, RegistryKey)>>,
+    /// The prelude's `call_phase(fn, conf, carried)`: runs a phase function
+    /// with a fresh `ctx` table and returns that table (or nil) first.
+    pub call_phase: RegistryKey,
+    /// Loaded plugin modules by name.
+    modules: RefCell<HashMap<Arc<str>, Loaded>>,
     /// Plugin configurations as Lua tables: instance id → (liveness, table).
     confs: RefCell<HashMap<u64, (Weak<()>, RegistryKey)>>,
     /// Size of `confs` after the last sweep of dead instances.
@@ -56,6 +55,14 @@ pub fn environment(lua: &Lua) -> mlua::Result<Table> {
     mt.raw_set("__metatable", false)?;
     env.set_metatable(Some(mt))?;
     Ok(env)
+}
+
+/// A plugin module loaded into a VM.
+struct Loaded {
+    generation: u64,
+    table: RegistryKey,
+    /// Its phase functions, by [`super::module::phase`] bit.
+    phases: Vec<(u8, RegistryKey)>,
 }
 
 thread_local! {
@@ -125,7 +132,7 @@ impl Vm {
         let sandbox = sandbox_globals(&lua, settings)?;
         let host = super::host::table(&lua, settings)?;
         let array_mt: Table = host.get("array_mt")?;
-        let (_core, _ngx, ctx_mt, set_ctx): (Table, Table, Table, mlua::Function) = lua
+        let (_core, _ngx, call_phase): (Table, Table, mlua::Function) = lua
             .load(include_str!("prelude.lua"))
             .set_name("=strait/prelude.lua")
             .set_mode(ChunkMode::Text)
@@ -133,8 +140,7 @@ impl Vm {
         lua.set_named_registry_value(SANDBOX, sandbox)?;
         Ok(Vm {
             array_mt: lua.create_registry_value(array_mt)?,
-            ctx_mt: lua.create_registry_value(ctx_mt)?,
-            set_current_ctx: lua.create_registry_value(set_ctx)?,
+            call_phase: lua.create_registry_value(call_phase)?,
             deadline,
             budget,
             modules: RefCell::new(HashMap::new()),
@@ -168,11 +174,42 @@ impl Vm {
     /// The module table of `spec` in this VM, loading it (and calling its
     /// `init`) when absent or of another generation.
     pub fn module(&self, spec: &ModuleSpec) -> Result<Table, String> {
-        if let Some((generation, key)) = self.modules.borrow().get(&spec.name) {
-            if *generation == spec.generation {
-                return self.lua.registry_value(key).map_err(|e| e.to_string());
+        self.loaded(spec, |lua, loaded| lua.registry_value(&loaded.table))
+    }
+
+    /// Phase function `bit` of `spec` (loaded as by [`Vm::module`]).
+    pub fn phase_function(&self, spec: &ModuleSpec, bit: u8) -> Result<mlua::Function, String> {
+        self.loaded(spec, |lua, loaded| {
+            let key = loaded
+                .phases
+                .iter()
+                .find(|(b, _)| *b == bit)
+                .map(|(_, k)| k)
+                .ok_or_else(|| mlua::Error::runtime("the module has no such phase"))?;
+            lua.registry_value(key)
+        })
+    }
+
+    fn loaded<R>(
+        &self,
+        spec: &ModuleSpec,
+        read: impl Fn(&Lua, &Loaded) -> mlua::Result<R>,
+    ) -> Result<R, String> {
+        if let Some(loaded) = self.modules.borrow().get(&spec.name) {
+            if loaded.generation == spec.generation {
+                return read(&self.lua, loaded).map_err(|e| e.to_string());
             }
         }
+        let loaded = self.load(spec)?;
+        let r = read(&self.lua, &loaded).map_err(|e| e.to_string());
+        let old = self.modules.borrow_mut().insert(spec.name.clone(), loaded);
+        if let Some(old) = old {
+            self.destroy(&spec.name, old);
+        }
+        r
+    }
+
+    fn load(&self, spec: &ModuleSpec) -> Result<Loaded, String> {
         let value = self
             .eval_chunk(&spec.source, &spec.path.display().to_string())
             .map_err(|e| e.to_string())?;
@@ -186,22 +223,29 @@ impl Vm {
             }
             self.deadline.set(None);
         }
-        let key = self
-            .lua
-            .create_registry_value(module.clone())
-            .map_err(|e| e.to_string())?;
-        let old = self
-            .modules
-            .borrow_mut()
-            .insert(spec.name.clone(), (spec.generation, key));
-        if let Some((_, old_key)) = old {
-            self.destroy(&spec.name, old_key);
+        let mut phases = Vec::new();
+        for (name, bit) in super::module::phase::ALL {
+            if let Ok(mlua::Value::Function(f)) = module.get::<mlua::Value>(name) {
+                phases.push((
+                    bit,
+                    self.lua
+                        .create_registry_value(f)
+                        .map_err(|e| e.to_string())?,
+                ));
+            }
         }
-        Ok(module)
+        Ok(Loaded {
+            generation: spec.generation,
+            table: self
+                .lua
+                .create_registry_value(module)
+                .map_err(|e| e.to_string())?,
+            phases,
+        })
     }
 
-    fn destroy(&self, name: &str, key: RegistryKey) {
-        if let Ok(old) = self.lua.registry_value::<Table>(&key) {
+    fn destroy(&self, name: &str, loaded: Loaded) {
+        if let Ok(old) = self.lua.registry_value::<Table>(&loaded.table) {
             if let Ok(mlua::Value::Function(destroy)) = old.get::<mlua::Value>("destroy") {
                 self.deadline.set(Some(Instant::now() + self.budget));
                 if let Err(e) = destroy.call::<()>(()) {
@@ -210,7 +254,10 @@ impl Vm {
                 self.deadline.set(None);
             }
         }
-        let _ = self.lua.remove_registry_value(key);
+        let _ = self.lua.remove_registry_value(loaded.table);
+        for (_, key) in loaded.phases {
+            let _ = self.lua.remove_registry_value(key);
+        }
     }
 
     /// The configuration of instance `id` as a Lua table (converted once).
