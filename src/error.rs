@@ -27,6 +27,9 @@ pub enum ProxyError {
     /// The client's request could not be read.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The request body is larger than a plugin that reads it accepts.
+    #[error("413 Request Entity Too Large")]
+    PayloadTooLarge,
 }
 
 impl ProxyError {
@@ -39,13 +42,15 @@ impl ProxyError {
             | ProxyError::UpstreamFailed(_) => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
     /// Log it at the level it deserves (404s and client errors are not logged).
     pub fn log(&self, route_id: Option<&str>) {
         match self {
-            ProxyError::RouteNotFound | ProxyError::BadRequest(_) => {}
+            ProxyError::RouteNotFound | ProxyError::BadRequest(_) | ProxyError::PayloadTooLarge => {
+            }
             _ => tracing::error!(route = route_id.unwrap_or("-"), "{self}"),
         }
     }

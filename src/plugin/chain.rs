@@ -60,6 +60,11 @@ impl Chain {
         self.plugins.is_empty()
     }
 
+    /// Whether a plugin reads the request body.
+    pub fn reads_request_body(&self) -> bool {
+        self.plugins.iter().any(|p| p.instance.reads_request_body())
+    }
+
     /// Whether a plugin filters the response body.
     pub fn filters_body(&self) -> bool {
         self.plugins.iter().any(|p| p.instance.filters_body())

@@ -20,6 +20,15 @@ use crate::upstream::Upstream;
 /// The variable holding a `Host` override for the upstream request.
 pub const UPSTREAM_HOST_VAR: &str = "upstream_host";
 
+/// The request body, read before the chain ran because a plugin reads it
+/// ([`super::Plugin::reads_request_body`]); a plugin may replace it.
+#[derive(Debug, Clone)]
+pub struct RequestBody(pub bytes::Bytes);
+
+/// Marks a request body a plugin replaced (`Content-Length` is set again).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestBodyChanged;
+
 /// The per-request state shared by every phase.
 pub struct Ctx {
     /// The request head; plugins may change method, URI and headers.

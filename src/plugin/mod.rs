@@ -119,6 +119,11 @@ pub trait Plugin: Send + Sync + 'static {
     }
     /// After the response was sent (or the client went away).
     fn log(&self, _ctx: &Ctx) {}
+    /// Whether the plugin reads the request body: then the body is read
+    /// (bounded) before the chain runs, and [`ctx::RequestBody`] holds it.
+    fn reads_request_body(&self) -> bool {
+        false
+    }
 }
 
 /// What a factory needs at build time besides the configuration. (Plugin

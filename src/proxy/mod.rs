@@ -29,6 +29,16 @@ use crate::upstream::{HashKey, Upstream};
 use forward::{forward, ForwardRequest, OutgoingBody};
 use request_vars::RequestVars;
 
+/// A request body on its way upstream: still streaming from the client, or
+/// read whole because a plugin reads it (and may have replaced it).
+#[derive(Debug)]
+pub enum ClientBody {
+    /// As received, not read yet.
+    Streaming(Incoming),
+    /// Read (bounded) before the plugins ran.
+    Buffered(Bytes),
+}
+
 /// Per-connection facts every request on it shares.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnInfo {
@@ -71,7 +81,10 @@ impl Proxy {
             // No plugin anywhere: the direct path.
             let route_id = route.as_ref().map(|r| r.meta.id.clone());
             let result = match route {
-                Some(route) => self.forward_route(&snap, &route, req, conn, host).await,
+                Some(route) => {
+                    let req = req.map(ClientBody::Streaming);
+                    self.forward_route(&snap, &route, req, conn, host).await
+                }
                 None => Err(ProxyError::RouteNotFound),
             };
             return result.unwrap_or_else(|e| {
@@ -89,7 +102,7 @@ impl Proxy {
         &self,
         snap: &Snapshot,
         route: &Route,
-        req: Request<Incoming>,
+        req: Request<ClientBody>,
         conn: ConnInfo,
         host: Option<RequestHost>,
     ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -105,7 +118,7 @@ impl Proxy {
         snap: &Snapshot,
         route: &Route,
         upstream: &Arc<Upstream>,
-        req: Request<Incoming>,
+        req: Request<ClientBody>,
         conn: ConnInfo,
         host: Option<&str>,
     ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -128,6 +141,14 @@ impl Proxy {
                 .unwrap_or(false)
         };
         if websocket::is_upgrade_request(&req) && websocket_allowed() {
+            let (parts, body) = req.into_parts();
+            let ClientBody::Streaming(body) = body else {
+                // Plugins never read the body of an upgrade request.
+                return Err(ProxyError::BadRequest(
+                    "a websocket upgrade cannot carry a read body".into(),
+                ));
+            };
+            let req = Request::from_parts(parts, body);
             return websocket::proxy(upstream, req, conn, host, timeouts, hash_key).await;
         }
         self.forward_http(upstream, req, conn, host, timeouts, hash_key)
@@ -137,7 +158,7 @@ impl Proxy {
     async fn forward_http(
         &self,
         upstream: &Arc<Upstream>,
-        req: Request<Incoming>,
+        req: Request<ClientBody>,
         conn: ConnInfo,
         host: Option<&str>,
         timeouts: Timeouts,
@@ -175,10 +196,14 @@ impl Proxy {
     async fn prepare_body(
         &self,
         parts: &http::request::Parts,
-        body: Incoming,
+        body: ClientBody,
         timeouts: Timeouts,
     ) -> Result<OutgoingBody, ProxyError> {
         use http_body::Body as _;
+        let body = match body {
+            ClientBody::Buffered(bytes) => return Ok(OutgoingBody::Replayable(bytes)),
+            ClientBody::Streaming(body) => body,
+        };
         if body.is_end_stream() {
             return Ok(OutgoingBody::Replayable(Bytes::new()));
         }

@@ -12,11 +12,12 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::{header, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::{resolve_upstream, ConnInfo, Proxy};
+use super::{resolve_upstream, ClientBody, ConnInfo, Proxy};
 use crate::body::{full, ProxyBody};
 use crate::config::compiled::Route;
 use crate::config::Snapshot;
@@ -24,6 +25,7 @@ use crate::error::ProxyError;
 use crate::plugin::body::{Finish, PluginBody};
 use crate::plugin::chain::{run_phase, Chain, Phase};
 use crate::plugin::consumers::Consumer;
+use crate::plugin::ctx::{RequestBody, RequestBodyChanged};
 use crate::plugin::set::PluginSet;
 use crate::plugin::{Ctx, PluginResponse};
 
@@ -131,6 +133,57 @@ fn finish(
     Response::from_parts(parts, body)
 }
 
+/// Largest request body read for plugins that read it (APISIX's AI
+/// plugins default to the same `max_req_body_size`).
+const MAX_READ_BODY: usize = 64 << 20;
+
+/// How long reading that body may take (nginx's `client_body_timeout`).
+const READ_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Read the request body for plugins that read it (once; not for upgrade
+/// requests, whose body is the upgraded stream).
+async fn read_body(ctx: &mut Ctx, body: &mut ClientBody) -> Result<(), ProxyError> {
+    if ctx.extensions.get::<RequestBody>().is_some()
+        || ctx.req.headers.contains_key(header::UPGRADE)
+    {
+        return Ok(());
+    }
+    let ClientBody::Streaming(incoming) =
+        std::mem::replace(body, ClientBody::Buffered(Bytes::new()))
+    else {
+        return Ok(());
+    };
+    let declared = ctx
+        .req
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_READ_BODY) {
+        return Err(ProxyError::PayloadTooLarge);
+    }
+    let limited = http_body_util::Limited::new(incoming, MAX_READ_BODY);
+    let bytes = match tokio::time::timeout(READ_BODY_TIMEOUT, limited.collect()).await {
+        Err(_) => {
+            return Err(ProxyError::BadRequest(
+                "timed out reading the request body".into(),
+            ))
+        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(ProxyError::PayloadTooLarge)
+        }
+        Ok(Err(e)) => {
+            return Err(ProxyError::BadRequest(format!(
+                "cannot read the request body: {e}"
+            )))
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    *body = ClientBody::Buffered(bytes.clone());
+    ctx.extensions.insert(RequestBody(bytes));
+    Ok(())
+}
+
 /// Serve a request through its plugins.
 #[allow(clippy::too_many_arguments)]
 pub async fn serve(
@@ -144,11 +197,18 @@ pub async fn serve(
     conn: ConnInfo,
 ) -> Response<ProxyBody> {
     let (parts, body) = req.into_parts();
+    let mut body = ClientBody::Streaming(body);
     let received = request_size(&parts);
     let mut ctx = Box::new(Ctx::new(parts, path, host, conn, snap.clone()));
     ctx.bytes_received = received;
     ctx.route = route.clone();
     let global = snap.plugins.global.clone();
+
+    if global.reads_request_body() || chain.reads_request_body() {
+        if let Err(e) = read_body(&mut ctx, &mut body).await {
+            return finish(e.into_response(), ctx, global, chain);
+        }
+    }
 
     // rewrite
     let mut answer = global.run(Phase::Rewrite, &mut ctx).await;
@@ -166,6 +226,11 @@ pub async fn serve(
             .cloned()
             .collect();
         chain = merged;
+        if chain.reads_request_body() {
+            if let Err(e) = read_body(&mut ctx, &mut body).await {
+                return finish(e.into_response(), ctx, global, chain);
+            }
+        }
         answer = run_phase(&added, Phase::Rewrite, &mut ctx).await;
     }
     // access, before_proxy
@@ -214,6 +279,15 @@ pub async fn serve(
                 parts.headers.insert(header::HOST, h);
             }
             parts.extensions.insert(super::forward::ReportAnswer);
+            if let Some(RequestBody(read)) = ctx.extensions.remove::<RequestBody>() {
+                if ctx.extensions.remove::<RequestBodyChanged>().is_some() {
+                    parts.headers.remove(header::TRANSFER_ENCODING);
+                    parts
+                        .headers
+                        .insert(header::CONTENT_LENGTH, read.len().into());
+                }
+                body = ClientBody::Buffered(read);
+            }
             let req = Request::from_parts(parts, body);
             proxy
                 .forward_to(&snap, &route, &up, req, ctx.conn, ctx.host.as_deref())

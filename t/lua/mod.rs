@@ -2,6 +2,7 @@
 //! loaded by a real gateway (`strait.lua.plugin_dirs`), configured through
 //! the Admin API and exercised through the proxy.
 
+mod body;
 mod phases;
 mod reload;
 mod sandbox;

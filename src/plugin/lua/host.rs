@@ -14,6 +14,7 @@ use mlua::{Lua, MultiValue, RegistryKey, Table, Value as LuaValue};
 use super::convert;
 use super::settings::Settings;
 use crate::expr::{VarLookup, VarName};
+use crate::plugin::ctx::{RequestBody, RequestBodyChanged};
 use crate::plugin::Ctx;
 
 /// The phase a call runs in.
@@ -875,14 +876,6 @@ pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
 
 /// The registry key of `core.json.array_mt` (app data).
 pub struct ArrayMt(pub RegistryKey);
-
-/// The buffered request body a Lua plugin reads (and may replace).
-#[derive(Debug, Clone)]
-pub struct RequestBody(pub Bytes);
-
-/// Marks a request body a plugin replaced.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestBodyChanged;
 
 fn current_plugin(lua: &Lua) -> std::sync::Arc<str> {
     lua.app_data_ref::<CallState>()

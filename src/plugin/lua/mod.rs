@@ -30,7 +30,6 @@ use http::StatusCode;
 use mlua::{MultiValue, Table, Value as LuaValue};
 use serde_json::{Map, Value};
 
-pub use host::RequestBody;
 use host::{BodyArg, CallPhase, CallState, EXIT_SIGNAL};
 use module::{phase, LoadReport, ModuleSpec};
 
@@ -458,6 +457,10 @@ impl Plugin for LuaPlugin {
 
     fn filters_body(&self) -> bool {
         self.spec.has(phase::BODY_FILTER)
+    }
+
+    fn reads_request_body(&self) -> bool {
+        self.spec.reads_body
     }
 
     fn log(&self, ctx: &Ctx) {

@@ -66,7 +66,20 @@ pub struct ModuleSpec {
     pub has_check_schema: bool,
     /// The phases it defines ([`phase`] bits).
     pub phases: u8,
+    /// Whether its source calls a request-body API (then the body is read
+    /// before its chain runs).
+    pub reads_body: bool,
 }
+
+/// The calls that read the request body (`core.request.*`, `ngx.req.*`).
+const BODY_APIS: [&str; 6] = [
+    "get_body",
+    "read_body",
+    "get_json_request_body_table",
+    "get_request_body_table",
+    "get_post_args",
+    "set_body_data",
+];
 
 impl ModuleSpec {
     /// Whether the module defines `bit` ([`phase`]).
@@ -119,7 +132,7 @@ pub fn load_file(vm: &Vm, path: &Path) -> Result<ModuleSpec, String> {
     Ok(ModuleSpec {
         name: Arc::from(name),
         path: path.to_path_buf(),
-        source: Arc::from(source),
+        source: Arc::from(source.as_str()),
         generation: GENERATION.fetch_add(1, Ordering::Relaxed),
         version,
         priority,
@@ -131,6 +144,7 @@ pub fn load_file(vm: &Vm, path: &Path) -> Result<ModuleSpec, String> {
             Ok(mlua::Value::Function(_))
         ),
         phases,
+        reads_body: BODY_APIS.iter().any(|api| source.contains(api)),
     })
 }
 
