@@ -6,6 +6,7 @@ mod body;
 mod phases;
 mod reload;
 mod sandbox;
+mod serverless;
 
 use std::path::Path;
 
@@ -13,6 +14,11 @@ use crate::plugins::Env;
 
 /// A gateway whose Lua plugin directory holds `files` (name, source).
 pub async fn lua_env(files: &[(&str, &str)]) -> (Env, tempfile::TempDir) {
+    lua_env_with(files, "").await
+}
+
+/// [`lua_env`] with more `strait.lua` settings (YAML lines indented by 4).
+pub async fn lua_env_with(files: &[(&str, &str)], more: &str) -> (Env, tempfile::TempDir) {
     let dir = tempfile::Builder::new()
         .prefix("strait-lua-")
         .tempdir()
@@ -21,7 +27,7 @@ pub async fn lua_env(files: &[(&str, &str)]) -> (Env, tempfile::TempDir) {
         write_plugin(dir.path(), name, source);
     }
     let yaml = format!(
-        "  lua:\n    plugin_dirs: [\"{}\"]\n    time_budget_ms: 200\n    memory_limit_mb: 64\n",
+        "  lua:\n    plugin_dirs: [\"{}\"]\n    time_budget_ms: 200\n    memory_limit_mb: 64\n{more}",
         dir.path().display()
     );
     let env = Env::start_with(|o| o.extra_yaml(&yaml)).await;

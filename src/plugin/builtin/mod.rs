@@ -55,5 +55,7 @@ pub fn factories() -> Vec<Box<dyn PluginFactory>> {
         Box::new(cors::CorsFactory),
         Box::new(redirect::RedirectFactory),
         Box::new(fault_injection::FaultInjectionFactory),
+        Box::new(crate::plugin::lua::serverless::ServerlessFactory::pre()),
+        Box::new(crate::plugin::lua::serverless::ServerlessFactory::post()),
     ]
 }

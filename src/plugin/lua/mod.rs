@@ -18,6 +18,7 @@ mod md5;
 pub mod module;
 mod require;
 mod schema_cache;
+pub mod serverless;
 pub mod settings;
 mod vm;
 
@@ -147,13 +148,7 @@ impl PluginFactory for LuaFactory {
     }
 
     fn build(&self, conf: &Value, _env: &BuildEnv) -> Result<Arc<dyn Plugin>, String> {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        Ok(Arc::new(LuaPlugin {
-            spec: self.spec.clone(),
-            conf: conf.clone(),
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            alive: Arc::new(()),
-        }))
+        Ok(Arc::new(LuaPlugin::new(self.spec.clone(), conf.clone())))
     }
 }
 
@@ -199,6 +194,17 @@ impl Handles<'_> {
 }
 
 impl LuaPlugin {
+    /// An instance of `spec` configured with `conf`.
+    pub fn new(spec: Arc<ModuleSpec>, conf: Value) -> LuaPlugin {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        LuaPlugin {
+            spec,
+            conf,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            alive: Arc::new(()),
+        }
+    }
+
     fn request_phase(&self, name: &str, bit: u8, ctx: &mut Ctx) -> Step {
         if !self.spec.has(bit) {
             return Step::Continue;

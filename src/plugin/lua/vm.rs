@@ -39,6 +39,8 @@ pub struct Vm {
     confs: RefCell<HashMap<u64, (Weak<()>, RegistryKey)>>,
     /// Size of `confs` after the last sweep of dead instances.
     swept_at: Cell<usize>,
+    /// Size of `modules` after the last sweep of unused modules.
+    modules_swept_at: Cell<usize>,
 }
 
 /// The registry name of the globals plugin environments read from.
@@ -59,6 +61,8 @@ pub fn environment(lua: &Lua) -> mlua::Result<Table> {
 
 /// A plugin module loaded into a VM.
 struct Loaded {
+    /// Gone once no configuration or registry entry uses the module.
+    spec: Weak<ModuleSpec>,
     generation: u64,
     table: RegistryKey,
     /// Its phase functions, by [`super::module::phase`] bit.
@@ -146,6 +150,7 @@ impl Vm {
             modules: RefCell::new(HashMap::new()),
             confs: RefCell::new(HashMap::new()),
             swept_at: Cell::new(0),
+            modules_swept_at: Cell::new(0),
             lua,
         })
     }
@@ -173,12 +178,16 @@ impl Vm {
 
     /// The module table of `spec` in this VM, loading it (and calling its
     /// `init`) when absent or of another generation.
-    pub fn module(&self, spec: &ModuleSpec) -> Result<Table, String> {
+    pub fn module(&self, spec: &Arc<ModuleSpec>) -> Result<Table, String> {
         self.loaded(spec, |lua, loaded| lua.registry_value(&loaded.table))
     }
 
     /// Phase function `bit` of `spec` (loaded as by [`Vm::module`]).
-    pub fn phase_function(&self, spec: &ModuleSpec, bit: u8) -> Result<mlua::Function, String> {
+    pub fn phase_function(
+        &self,
+        spec: &Arc<ModuleSpec>,
+        bit: u8,
+    ) -> Result<mlua::Function, String> {
         self.loaded(spec, |lua, loaded| {
             let key = loaded
                 .phases
@@ -192,7 +201,7 @@ impl Vm {
 
     fn loaded<R>(
         &self,
-        spec: &ModuleSpec,
+        spec: &Arc<ModuleSpec>,
         read: impl Fn(&Lua, &Loaded) -> mlua::Result<R>,
     ) -> Result<R, String> {
         if let Some(loaded) = self.modules.borrow().get(&spec.name) {
@@ -206,10 +215,36 @@ impl Vm {
         if let Some(old) = old {
             self.destroy(&spec.name, old);
         }
+        self.sweep_modules();
         r
     }
 
-    fn load(&self, spec: &ModuleSpec) -> Result<Loaded, String> {
+    /// Forget modules nothing uses any more (replaced files, configurations
+    /// of serverless functions that were changed).
+    fn sweep_modules(&self) {
+        let len = self.modules.borrow().len();
+        if len <= 32 || len <= 2 * self.modules_swept_at.get() {
+            return;
+        }
+        let dead: Vec<(Arc<str>, Loaded)> = {
+            let mut modules = self.modules.borrow_mut();
+            let names: Vec<Arc<str>> = modules
+                .iter()
+                .filter(|(_, l)| l.spec.strong_count() == 0)
+                .map(|(n, _)| n.clone())
+                .collect();
+            names
+                .into_iter()
+                .filter_map(|n| modules.remove(&n).map(|l| (n, l)))
+                .collect()
+        };
+        for (name, loaded) in dead {
+            self.destroy(&name, loaded);
+        }
+        self.modules_swept_at.set(self.modules.borrow().len());
+    }
+
+    fn load(&self, spec: &Arc<ModuleSpec>) -> Result<Loaded, String> {
         let value = self
             .eval_chunk(&spec.source, &spec.path.display().to_string())
             .map_err(|e| e.to_string())?;
@@ -235,6 +270,7 @@ impl Vm {
             }
         }
         Ok(Loaded {
+            spec: Arc::downgrade(spec),
             generation: spec.generation,
             table: self
                 .lua
