@@ -7,6 +7,7 @@ mod phases;
 mod reload;
 mod sandbox;
 mod serverless;
+mod surface;
 
 use std::path::Path;
 
