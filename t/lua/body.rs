@@ -120,3 +120,32 @@ async fn body_is_read_changed_and_forwarded() {
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(bad.body.contains("field"), "{}", bad.body);
 }
+
+#[tokio::test]
+async fn a_body_over_the_read_limit_is_refused_with_413() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (env, _dir) = lua_env(&[("add-field", ADD_FIELD)]).await;
+    env.put(
+        "/routes/1",
+        json!({"uri": "/echo", "upstream": env.upstream(), "plugins": {"add-field": {"field": "d"}}}),
+    )
+    .await;
+    env.until("/echo", &[], 400).await;
+    // 100 MB declared (over the 64 MiB a plugin may read): refused before
+    // any of it is read, and the upstream never sees the request.
+    let before = env.up.count_path("/echo");
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", env.gw.proxy_port))
+        .await
+        .expect("connect");
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000\r\nConnection: close\r\n\r\n{",
+    )
+    .await
+    .expect("write head");
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("413 Request Entity Too Large"), "{answer}");
+    assert_eq!(env.up.count_path("/echo"), before);
+}

@@ -1,11 +1,12 @@
 //! Hot reload: a changed plugin file serves new requests without a restart;
 //! a file that fails to load keeps the previous version and says why.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
 use super::{lua_env, write_plugin};
+use crate::common::wait_until;
 
 fn versioned(v: &str) -> String {
     format!(
@@ -32,20 +33,11 @@ async fn changed_files_reload_and_broken_ones_keep_the_old_version() {
 
     // A change to the file is picked up (checked every second).
     write_plugin(dir.path(), "versioned", &versioned("2"));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let r = env.get("/hello", &[]).await;
-        if r.header("x-version") == Some("2") {
-            break;
-        }
-        gw_assert!(
-            env.gw,
-            Instant::now() < deadline,
-            "version 2 never served: {:?}",
-            r.headers
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let served = wait_until(Duration::from_secs(5), || async {
+        env.get("/hello", &[]).await.header("x-version") == Some("2")
+    })
+    .await;
+    gw_assert!(env.gw, served.is_some(), "version 2 never served");
 
     // A syntax error: reported, and version 2 keeps serving.
     write_plugin(
@@ -55,15 +47,11 @@ async fn changed_files_reload_and_broken_ones_keep_the_old_version() {
     );
     let reload = env.admin.put("/plugins/reload", json!({})).await;
     assert_eq!(reload.status, 200, "{}", reload.body);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !env.gw.log().contains("Lua plugin not loaded") {
-        gw_assert!(
-            env.gw,
-            Instant::now() < deadline,
-            "the load error was not logged"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let logged = wait_until(Duration::from_secs(5), || async {
+        env.gw.log().contains("Lua plugin not loaded")
+    })
+    .await;
+    gw_assert!(env.gw, logged.is_some(), "the load error was not logged");
     assert!(
         env.gw.log().contains("versioned.lua"),
         "{}",
@@ -78,17 +66,13 @@ async fn changed_files_reload_and_broken_ones_keep_the_old_version() {
     write_plugin(dir.path(), "versioned", &versioned("3"));
     let reload = env.admin.put("/plugins/reload", json!({})).await;
     assert_eq!(reload.status, 200);
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        let r = env.get("/hello", &[]).await;
-        if r.header("x-version") == Some("3") {
-            break;
-        }
-        gw_assert!(
-            env.gw,
-            Instant::now() < deadline,
-            "version 3 not served after the reload"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let served = wait_until(Duration::from_secs(1), || async {
+        env.get("/hello", &[]).await.header("x-version") == Some("3")
+    })
+    .await;
+    gw_assert!(
+        env.gw,
+        served.is_some(),
+        "version 3 not served after the reload"
+    );
 }

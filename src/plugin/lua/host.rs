@@ -161,6 +161,14 @@ fn header_value(v: &LuaValue) -> mlua::Result<Vec<HeaderValue>> {
     }
 }
 
+/// A header value (or its absence) as Lua sees it.
+fn opt_string(lua: &Lua, v: Option<impl AsRef<[u8]>>) -> mlua::Result<LuaValue> {
+    match v {
+        Some(v) => Ok(LuaValue::String(lua.create_string(v)?)),
+        None => Ok(LuaValue::Nil),
+    }
+}
+
 fn lua_text(v: &LuaValue) -> String {
     match v {
         LuaValue::String(s) => s.to_string_lossy(),
@@ -233,25 +241,7 @@ fn args_table(lua: &Lua, query: &str) -> mlua::Result<Table> {
 }
 
 fn unescape(s: &str) -> String {
-    let hex = |b: u8| (b as char).to_digit(16);
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::proxy::path::percent_decode(s, true).into_owned()
 }
 
 fn escape(s: &[u8]) -> String {
@@ -291,25 +281,20 @@ fn compile(lua: &Lua, pattern: &str, options: &str) -> mlua::Result<regex::Regex
     if let Some(r) = state(lua)?.regexes.get(&key) {
         return Ok(r.clone());
     }
-    let mut b = regex::RegexBuilder::new(pattern);
-    b.case_insensitive(options.contains('i'))
+    // `a` (anchored) holds the match to the start of the subject.
+    let source = if options.contains('a') {
+        format!("^(?:{pattern})")
+    } else {
+        pattern.to_string()
+    };
+    let re = regex::RegexBuilder::new(&source)
+        .case_insensitive(options.contains('i'))
         .multi_line(options.contains('m'))
         .dot_matches_new_line(options.contains('s'))
         .ignore_whitespace(options.contains('x'))
-        .size_limit(1 << 20);
-    let anchored = options.contains('a');
-    let re = if anchored {
-        regex::RegexBuilder::new(&format!("^(?:{pattern})"))
-            .case_insensitive(options.contains('i'))
-            .multi_line(options.contains('m'))
-            .dot_matches_new_line(options.contains('s'))
-            .ignore_whitespace(options.contains('x'))
-            .size_limit(1 << 20)
-            .build()
-    } else {
-        b.build()
-    }
-    .map_err(|e| mlua::Error::runtime(format!("failed to compile regex {pattern:?}: {e}")))?;
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| mlua::Error::runtime(format!("failed to compile regex {pattern:?}: {e}")))?;
     let mut st = state(lua)?;
     if st.regexes.len() > 512 {
         st.regexes.clear();
@@ -579,10 +564,7 @@ pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
         lua.create_function(|lua, name: String| {
             let name = VarName::parse(&name);
             let v = with_ctx(lua, |ctx| ctx.get(&name).map(|v| v.into_owned()))?;
-            match v {
-                Some(v) => Ok(LuaValue::String(lua.create_string(v)?)),
-                None => Ok(LuaValue::Nil),
-            }
+            opt_string(lua, v)
         })?,
     )?;
     h.raw_set(
@@ -625,17 +607,13 @@ pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
                     .get(name.as_str())
                     .map(|v| Bytes::copy_from_slice(v.as_bytes()))
             })?;
-            match v {
-                Some(v) => Ok(LuaValue::String(lua.create_string(v)?)),
-                None => Ok(LuaValue::Nil),
-            }
+            opt_string(lua, v)
         })?,
     )?;
     h.raw_set(
         "req_headers",
         lua.create_function(|lua, _raw: bool| {
-            let headers = with_ctx(lua, |ctx| ctx.req.headers.clone())?;
-            headers_table(lua, &headers)
+            with_ctx(lua, |ctx| headers_table(lua, &ctx.req.headers))?
         })?,
     )?;
     h.raw_set(
@@ -759,19 +737,14 @@ pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
                         .find(|(k, _)| k.as_str().eq_ignore_ascii_case(&name))
                         .map(|(_, v)| Bytes::copy_from_slice(v.as_bytes()))
                 })?;
-                return v.map_or(Ok(LuaValue::Nil), |v| {
-                    Ok(LuaValue::String(lua.create_string(v)?))
-                });
+                return opt_string(lua, v);
             }
             let v = with_resp(lua, |p| {
                 p.headers
                     .get(name.as_str())
                     .map(|v| Bytes::copy_from_slice(v.as_bytes()))
             })?;
-            match v {
-                Some(v) => Ok(LuaValue::String(lua.create_string(v)?)),
-                None => Ok(LuaValue::Nil),
-            }
+            opt_string(lua, v)
         })?,
     )?;
     h.raw_set(

@@ -1,7 +1,7 @@
 //! `require` of Lua files: only from the plugin directories, by module name
 //! (`a.b` → `<dir>/a/b.lua`), in a fresh environment, under the time budget.
 
-use mlua::{chunk::ChunkMode, Lua, Value as LuaValue};
+use mlua::{Lua, Value as LuaValue};
 
 use super::settings;
 
@@ -22,20 +22,14 @@ pub fn load(lua: &Lua, name: &str) -> mlua::Result<LuaValue> {
     for dir in settings::get().plugin_dirs {
         let path = dir.join(&rel);
         if let Ok(source) = std::fs::read_to_string(&path) {
-            let env = super::vm::environment(lua)?;
-            return lua
-                .load(source)
-                .set_name(format!("@{}", path.display()))
-                .set_mode(ChunkMode::Text)
-                .set_environment(env)
-                .eval::<LuaValue>()
-                .map(|v| {
-                    if v.is_nil() {
-                        LuaValue::Boolean(true)
-                    } else {
-                        v
-                    }
-                });
+            // Under the budget of the call that requires it.
+            return super::vm::eval_text(lua, &source, &path.display().to_string()).map(|v| {
+                if v.is_nil() {
+                    LuaValue::Boolean(true)
+                } else {
+                    v
+                }
+            });
         }
     }
     Err(mlua::Error::runtime(format!(

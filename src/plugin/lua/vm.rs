@@ -48,7 +48,7 @@ const SANDBOX: &str = "strait.sandbox";
 
 /// A fresh environment for one chunk (a plugin file, a required module):
 /// its own globals, reading through to the sandbox's.
-pub fn environment(lua: &Lua) -> mlua::Result<Table> {
+fn environment(lua: &Lua) -> mlua::Result<Table> {
     let env = lua.create_table()?;
     env.raw_set("_G", env.clone())?;
     let mt = lua.create_table()?;
@@ -67,6 +67,16 @@ struct Loaded {
     table: RegistryKey,
     /// Its phase functions, by [`super::module::phase`] bit.
     phases: Vec<(u8, RegistryKey)>,
+}
+
+/// Run Lua source text `source` (named `chunk_name` in errors) in a fresh
+/// environment and return what it returns (under whatever budget is running).
+pub fn eval_text(lua: &Lua, source: &str, chunk_name: &str) -> mlua::Result<mlua::Value> {
+    lua.load(source)
+        .set_name(format!("@{chunk_name}"))
+        .set_mode(ChunkMode::Text)
+        .set_environment(environment(lua)?)
+        .eval::<mlua::Value>()
 }
 
 thread_local! {
@@ -155,23 +165,11 @@ impl Vm {
         })
     }
 
-    /// A fresh environment for one chunk.
-    pub fn environment(&self) -> mlua::Result<Table> {
-        environment(&self.lua)
-    }
-
     /// Run `source` (named `chunk_name`) in a fresh environment under the
     /// time budget and return what it returns.
     pub fn eval_chunk(&self, source: &str, chunk_name: &str) -> mlua::Result<mlua::Value> {
-        let env = self.environment()?;
-        let chunk = self
-            .lua
-            .load(source)
-            .set_name(format!("@{chunk_name}"))
-            .set_mode(ChunkMode::Text)
-            .set_environment(env);
         self.deadline.set(Some(Instant::now() + self.budget));
-        let r = chunk.eval::<mlua::Value>();
+        let r = eval_text(&self.lua, source, chunk_name);
         self.deadline.set(None);
         r
     }
