@@ -106,3 +106,52 @@ fn table(t: &Table, array_mt: Option<&Table>, depth: usize) -> Result<Value, Str
     }
     Ok(Value::Object(map))
 }
+
+/// A JSON schema written as a Lua table. Lua has one empty table for `{}`
+/// and `[]`, and lua-jsonschema takes an empty table as an array where the
+/// schema wants one, so `default = {}` under `type = "array"` (and an empty
+/// `required`, `enum` or `*Of` list) become `[]` here.
+pub fn schema_from_lua(value: &LuaValue, array_mt: Option<&Table>) -> Result<Value, String> {
+    let mut schema = from_lua(value, array_mt)?;
+    fix_empty_lists(&mut schema, 0);
+    Ok(schema)
+}
+
+fn fix_empty_lists(schema: &mut Value, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    match schema {
+        Value::Object(map) => {
+            let is_array = match map.get("type") {
+                Some(Value::String(t)) => t == "array",
+                Some(Value::Array(ts)) => ts.iter().any(|t| t == "array"),
+                _ => false,
+            };
+            let empty = |v: Option<&Value>| matches!(v, Some(Value::Object(m)) if m.is_empty());
+            if is_array && empty(map.get("default")) {
+                map.insert("default".into(), Value::Array(Vec::new()));
+            }
+            for key in ["required", "enum", "anyOf", "oneOf", "allOf"] {
+                if empty(map.get(key)) {
+                    map.insert(key.into(), Value::Array(Vec::new()));
+                }
+            }
+            for (key, v) in map.iter_mut() {
+                match (key.as_str(), v) {
+                    // Maps of name → schema: the names are not keywords.
+                    (
+                        "properties" | "patternProperties" | "definitions" | "$defs",
+                        Value::Object(named),
+                    ) => named
+                        .values_mut()
+                        .for_each(|s| fix_empty_lists(s, depth + 1)),
+                    ("default" | "enum" | "const" | "example", _) => {}
+                    (_, v) => fix_empty_lists(v, depth + 1),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| fix_empty_lists(v, depth + 1)),
+        _ => {}
+    }
+}

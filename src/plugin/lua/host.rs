@@ -819,7 +819,7 @@ pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
                     LuaValue::Nil,
                 ))
             };
-            let schema = match convert::from_lua(&schema, mt.as_ref()) {
+            let schema = match convert::schema_from_lua(&schema, mt.as_ref()) {
                 Ok(s) => s,
                 Err(e) => return fail(format!("invalid schema: {e}")),
             };

@@ -153,7 +153,12 @@ fn field(m: &Table, name: &str) -> Result<Option<Value>, String> {
     if v.is_nil() {
         return Ok(None);
     }
-    convert::from_lua(&v, None)
+    let converted = if name == "version" {
+        convert::from_lua(&v, None)
+    } else {
+        convert::schema_from_lua(&v, None)
+    };
+    converted
         .map(Some)
         .map_err(|e| format!("field {name}: {e}"))
 }
