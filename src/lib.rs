@@ -9,6 +9,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod expr;
+pub mod llm;
 pub mod metrics;
 pub mod plugin;
 pub mod proxy;

@@ -11,5 +11,6 @@
 mod common;
 mod admin;
 mod data_plane;
+mod llm;
 mod lua;
 mod plugins;

@@ -1,0 +1,88 @@
+//! LLM traffic (ARCHITECTURE §4): client protocols decode into the
+//! canonical [`model`], provider adapters encode it for a provider and
+//! decode the provider's answers and streams back into it.
+//!
+//! ```text
+//! client protocol (OpenAI chat, Anthropic messages)  ⇅ protocol/
+//! canonical request / response / stream events      model.rs
+//! provider wire format (OpenAI, Anthropic, …)       ⇅ provider/
+//! ```
+//!
+//! Everything here is pure translation (bytes in, bytes out); the
+//! `ai-proxy` plugins do the calls.
+
+pub mod error;
+pub mod model;
+pub mod protocol;
+pub mod provider;
+pub mod sse;
+
+pub use error::{ErrorKind, LlmError};
+pub use model::{ChatRequest, ChatResponse, StreamEvent, Usage};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderName, HeaderValue};
+use serde_json::Value;
+
+/// How clients speak to strait (`openai-chat`, `anthropic-messages`).
+pub trait ClientProtocol: Send + Sync + 'static {
+    /// APISIX's protocol name.
+    fn name(&self) -> &'static str;
+    /// The client's request body as a canonical request.
+    fn decode_request(&self, body: &[u8]) -> Result<ChatRequest, LlmError>;
+    /// A complete answer in the client's shape (`resp.created` is set by the caller).
+    fn encode_response(&self, resp: &ChatResponse) -> Value;
+    /// An error in the client's shape.
+    fn encode_error(&self, err: &LlmError) -> Value;
+    /// A stream encoder for one answer to `req`; `created` is the Unix
+    /// time chunks carry where the protocol wants one.
+    fn stream_encoder(&self, req: &ChatRequest, created: u64) -> Box<dyn StreamEncoder>;
+}
+
+/// Writes canonical stream events in a client protocol's SSE framing.
+pub trait StreamEncoder: Send {
+    /// Append what `event` becomes (possibly nothing).
+    fn encode(&mut self, event: &StreamEvent, out: &mut BytesMut);
+    /// Append the end of the stream (`data: [DONE]`, `message_stop`);
+    /// called once, also after an `Error` event.
+    fn finish(&mut self, out: &mut BytesMut);
+}
+
+/// A request ready to send to a provider.
+#[derive(Debug, Clone)]
+pub struct ProviderRequest {
+    /// Path and query (the endpoint's, unless configuration overrides it).
+    pub path_and_query: String,
+    /// Headers the provider needs (`anthropic-version`); auth is added by the caller.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The JSON body.
+    pub body: Bytes,
+}
+
+/// A provider's wire format.
+pub trait Provider: Send + Sync + 'static {
+    /// APISIX's provider name (`openai`, `anthropic`).
+    fn name(&self) -> &'static str;
+    /// The default endpoint's scheme and authority (`https://api.openai.com`);
+    /// empty when the configuration must name one.
+    fn default_base(&self) -> &'static str;
+    /// Build the provider request. `client` names the client protocol: a
+    /// provider speaking the same one also sends [`ChatRequest::extra`].
+    fn build_request(&self, req: &ChatRequest, client: &str) -> Result<ProviderRequest, LlmError>;
+    /// A complete (non-streamed) answer.
+    fn decode_response(&self, body: &[u8]) -> Result<ChatResponse, LlmError>;
+    /// An error answer (status ≥ 400).
+    fn decode_error(&self, status: u16, body: &[u8]) -> LlmError {
+        LlmError::from_provider(status, body)
+    }
+    /// A decoder for one streamed answer.
+    fn stream_decoder(&self) -> Box<dyn StreamDecoder>;
+}
+
+/// Turns a provider's streamed body into canonical events.
+pub trait StreamDecoder: Send {
+    /// Feed the next bytes as they arrive; complete events are appended.
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), LlmError>;
+    /// The body ended; append what remains (an error if it ended early).
+    fn end(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), LlmError>;
+}

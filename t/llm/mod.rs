@@ -1,0 +1,5 @@
+//! LLM gateway tests: the translation conformance suite (golden fixtures
+//! under `t/fixtures/llm/`) and the AI plugins through a running gateway
+//! against mock providers.
+
+mod fixtures;
