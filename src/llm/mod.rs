@@ -13,6 +13,7 @@
 
 pub mod error;
 pub mod model;
+pub mod openai_wire;
 pub mod protocol;
 pub mod provider;
 pub mod sse;

@@ -145,9 +145,18 @@ mod tests {
             assert_eq!(
                 events,
                 vec![
-                    SseEvent { event: Some("message_start".into()), data: "{\"a\":1}".into() },
-                    SseEvent { event: None, data: "x\ny".into() },
-                    SseEvent { event: None, data: "[DONE]".into() },
+                    SseEvent {
+                        event: Some("message_start".into()),
+                        data: "{\"a\":1}".into()
+                    },
+                    SseEvent {
+                        event: None,
+                        data: "x\ny".into()
+                    },
+                    SseEvent {
+                        event: None,
+                        data: "[DONE]".into()
+                    },
                 ],
                 "split every {size} bytes"
             );
@@ -158,7 +167,10 @@ mod tests {
     fn a_last_event_without_blank_line_is_kept() {
         assert_eq!(
             parse_in_pieces("data: tail", 3),
-            vec![SseEvent { event: None, data: "tail".into() }]
+            vec![SseEvent {
+                event: None,
+                data: "tail".into()
+            }]
         );
     }
 

@@ -147,9 +147,13 @@ fn check_response(c: &Case) -> Vec<String> {
             if resp.created == 0 {
                 resp.created = c.created;
             }
-            check_json(&c.dir, "client_response.json", &c.client.encode_response(&resp))
-                .into_iter()
-                .collect()
+            check_json(
+                &c.dir,
+                "client_response.json",
+                &c.client.encode_response(&resp),
+            )
+            .into_iter()
+            .collect()
         }
         Err(e) => vec![format!("{}: decode_response: {e}", c.dir.display())],
     }

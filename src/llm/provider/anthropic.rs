@@ -1,7 +1,9 @@
 //! Anthropic's native Messages API as a provider (placeholder until the
 //! adapter lands).
 
-use crate::llm::{ChatRequest, ChatResponse, LlmError, Provider, ProviderRequest, StreamDecoder, StreamEvent};
+use crate::llm::{
+    ChatRequest, ChatResponse, LlmError, Provider, ProviderRequest, StreamDecoder, StreamEvent,
+};
 
 /// `https://api.anthropic.com/v1/messages`.
 pub struct Anthropic;
@@ -23,7 +25,11 @@ impl Provider for Anthropic {
     fn default_base(&self) -> &'static str {
         "https://api.anthropic.com"
     }
-    fn build_request(&self, _req: &ChatRequest, _client: &str) -> Result<ProviderRequest, LlmError> {
+    fn build_request(
+        &self,
+        _req: &ChatRequest,
+        _client: &str,
+    ) -> Result<ProviderRequest, LlmError> {
         Err(LlmError::invalid("not yet"))
     }
     fn decode_response(&self, _body: &[u8]) -> Result<ChatResponse, LlmError> {
