@@ -17,6 +17,7 @@ pub mod openai_wire;
 pub mod protocol;
 pub mod provider;
 pub mod sse;
+pub mod stats;
 
 pub use error::{ErrorKind, LlmError};
 pub use model::{ChatRequest, ChatResponse, StreamEvent, Usage};
@@ -41,7 +42,7 @@ pub trait ClientProtocol: Send + Sync + 'static {
 }
 
 /// Writes canonical stream events in a client protocol's SSE framing.
-pub trait StreamEncoder: Send {
+pub trait StreamEncoder: Send + Sync {
     /// Append what `event` becomes (possibly nothing).
     fn encode(&mut self, event: &StreamEvent, out: &mut BytesMut);
     /// Append the end of the stream (`data: [DONE]`, `message_stop`);
@@ -81,7 +82,7 @@ pub trait Provider: Send + Sync + 'static {
 }
 
 /// Turns a provider's streamed body into canonical events.
-pub trait StreamDecoder: Send {
+pub trait StreamDecoder: Send + Sync {
     /// Feed the next bytes as they arrive; complete events are appended.
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), LlmError>;
     /// The body ended; append what remains (an error if it ended early).

@@ -197,6 +197,16 @@ impl VarLookup for Ctx {
                     .and_then(|c| c.group_id.as_deref())
                     .map(Cow::Borrowed),
                 "status" if self.status != 0 => Some(Cow::Owned(self.status.to_string())),
+                llm if llm.starts_with("llm_")
+                    || llm == "request_llm_model"
+                    || llm == "request_type" =>
+                {
+                    match self.extensions.get::<Arc<crate::llm::stats::LlmStats>>() {
+                        Some(stats) => stats.var(llm),
+                        None if llm == "request_type" => Some(Cow::Borrowed("traditional_http")),
+                        None => None,
+                    }
+                }
                 other => self
                     .vars
                     .iter()

@@ -66,6 +66,34 @@ pub fn percent_decode(s: &str, plus_as_space: bool) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// nginx's `ngx_escape_uri(…, NGX_ESCAPE_URI)`: controls, space, `#`, `%`,
+/// `?`, DEL and non-ASCII bytes become `%XX`.
+pub fn escape_uri(s: &str) -> String {
+    escape_where(s, |b| {
+        b <= 0x20 || b >= 0x7f || matches!(b, b'#' | b'%' | b'?')
+    })
+}
+
+/// A query-string key or value: everything but RFC 3986's unreserved
+/// characters becomes `%XX`.
+pub fn encode_component(s: &str) -> String {
+    escape_where(s, |b| {
+        !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+    })
+}
+
+fn escape_where(s: &str, escape: impl Fn(u8) -> bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if escape(b) {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(char::from(b));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalize;

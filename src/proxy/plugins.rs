@@ -23,6 +23,7 @@ use crate::config::compiled::Route;
 use crate::config::Snapshot;
 use crate::error::ProxyError;
 use crate::plugin::body::{Finish, PluginBody};
+use crate::plugin::builtin::ai_proxy::{self, LlmCall};
 use crate::plugin::chain::{run_phase, Chain, Phase};
 use crate::plugin::consumers::Consumer;
 use crate::plugin::ctx::{RequestBody, RequestBodyChanged};
@@ -262,6 +263,12 @@ pub async fn serve(
             chain,
         );
     };
+
+    // An AI plugin takes the place of the upstream.
+    if let Some(llm) = ctx.extensions.remove::<LlmCall>() {
+        let resp = ai_proxy::call(&mut ctx, llm).await;
+        return finish(resp, ctx, global, chain);
+    }
 
     // upstream
     let upstream = match ctx.upstream_override.clone() {

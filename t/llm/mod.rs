@@ -2,4 +2,5 @@
 //! under `t/fixtures/llm/`) and the AI plugins through a running gateway
 //! against mock providers.
 
+mod ai_proxy;
 mod fixtures;

@@ -1,6 +1,7 @@
 //! The built-in plugins, one file each, named after the plugin
 //! (`key-auth` → `key_auth.rs`).
 
+pub mod ai_proxy;
 pub mod auth_util;
 mod basic_auth;
 pub mod batch;
@@ -55,6 +56,7 @@ pub fn factories() -> Vec<Box<dyn PluginFactory>> {
         Box::new(cors::CorsFactory),
         Box::new(redirect::RedirectFactory),
         Box::new(fault_injection::FaultInjectionFactory),
+        Box::new(ai_proxy::AiProxyFactory),
         Box::new(crate::plugin::lua::serverless::ServerlessFactory::pre()),
         Box::new(crate::plugin::lua::serverless::ServerlessFactory::post()),
     ]

@@ -220,19 +220,7 @@ fn with_captures(tpl: &str, caps: &[String]) -> String {
     out
 }
 
-/// nginx's `ngx_escape_uri(…, NGX_ESCAPE_URI)`: controls, space, `#`, `%`,
-/// `?` and non-ASCII bytes.
-fn escape_uri(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b <= 0x20 || b >= 0x7f || matches!(b, b'#' | b'%' | b'?') {
-            out.push_str(&format!("%{b:02X}"));
-        } else {
-            out.push(b as char);
-        }
-    }
-    out
-}
+use crate::proxy::path::escape_uri;
 
 /// Percent-encode control characters only (the query part).
 fn escape_controls(s: &str) -> String {

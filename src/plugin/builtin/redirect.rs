@@ -151,19 +151,7 @@ impl PluginFactory for RedirectFactory {
     }
 }
 
-/// nginx's `ngx_escape_uri` (`NGX_ESCAPE_URI`): controls, space, `#`, `%`,
-/// `?`, DEL and non-ASCII bytes become `%XX`.
-fn escape_uri(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b <= 0x20 || b >= 0x7f || matches!(b, b'#' | b'%' | b'?') {
-            out.push_str(&format!("%{b:02X}"));
-        } else {
-            out.push(char::from(b));
-        }
-    }
-    out
-}
+use crate::proxy::path::escape_uri;
 
 impl Redirect {
     /// The new location and status, or `None` to let the request through.

@@ -1,0 +1,131 @@
+//! What one LLM request used, filled in while its answer streams and read
+//! by the log phase, loggers and Lua as `llm_*` variables (APISIX's names).
+//! Atomics, not a lock: the streaming body writes while nothing else reads
+//! until the log phase.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use super::model::Usage;
+
+/// The figures of one LLM request.
+#[derive(Debug)]
+pub struct LlmStats {
+    started: Instant,
+    /// The model the client asked for (`request_llm_model`).
+    pub request_model: String,
+    /// Whether the client asked for a stream.
+    pub stream: bool,
+    model: OnceLock<String>,
+    prompt_tokens: AtomicU64,
+    completion_tokens: AtomicU64,
+    cached_tokens: AtomicU64,
+    cache_creation_tokens: AtomicU64,
+    reasoning_tokens: AtomicU64,
+    ttft_us: AtomicU64,
+    usage_known: AtomicBool,
+    estimated: AtomicBool,
+}
+
+impl LlmStats {
+    /// Figures for a request for `request_model`, timed from now.
+    pub fn new(request_model: String, stream: bool) -> LlmStats {
+        LlmStats {
+            started: Instant::now(),
+            request_model,
+            stream,
+            model: OnceLock::new(),
+            prompt_tokens: AtomicU64::new(0),
+            completion_tokens: AtomicU64::new(0),
+            cached_tokens: AtomicU64::new(0),
+            cache_creation_tokens: AtomicU64::new(0),
+            reasoning_tokens: AtomicU64::new(0),
+            ttft_us: AtomicU64::new(0),
+            usage_known: AtomicBool::new(false),
+            estimated: AtomicBool::new(false),
+        }
+    }
+
+    /// The model that answered (the first one reported wins).
+    pub fn set_model(&self, model: &str) {
+        if !model.is_empty() {
+            let _ = self.model.set(model.to_string());
+        }
+    }
+
+    /// The first token (or the whole answer) arrived now; later calls keep the first time.
+    pub fn first_token(&self) {
+        let us = self.started.elapsed().as_micros().max(1) as u64;
+        let _ = self.ttft_us.compare_exchange(0, us, Relaxed, Relaxed);
+    }
+
+    /// Record usage (a later report replaces an earlier one).
+    pub fn set_usage(&self, u: &Usage) {
+        self.prompt_tokens.store(u.prompt_tokens, Relaxed);
+        self.completion_tokens.store(u.completion_tokens, Relaxed);
+        self.cached_tokens.store(u.cached_tokens, Relaxed);
+        self.cache_creation_tokens
+            .store(u.cache_creation_tokens, Relaxed);
+        self.reasoning_tokens.store(u.reasoning_tokens, Relaxed);
+        self.estimated.store(u.estimated, Relaxed);
+        self.usage_known.store(true, Relaxed);
+    }
+
+    /// The usage recorded, if any.
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage_known.load(Relaxed).then(|| Usage {
+            prompt_tokens: self.prompt_tokens.load(Relaxed),
+            completion_tokens: self.completion_tokens.load(Relaxed),
+            cached_tokens: self.cached_tokens.load(Relaxed),
+            cache_creation_tokens: self.cache_creation_tokens.load(Relaxed),
+            reasoning_tokens: self.reasoning_tokens.load(Relaxed),
+            estimated: self.estimated.load(Relaxed),
+        })
+    }
+
+    /// The model that answered, else the one asked for.
+    pub fn model(&self) -> &str {
+        self.model
+            .get()
+            .map_or(self.request_model.as_str(), String::as_str)
+    }
+
+    /// Time to first token in milliseconds, if one came.
+    pub fn ttft_ms(&self) -> Option<u64> {
+        match self.ttft_us.load(Relaxed) {
+            0 => None,
+            us => Some(us / 1000),
+        }
+    }
+
+    /// The value of variable `name`, if it is one of these figures.
+    pub fn var(&self, name: &str) -> Option<Cow<'_, str>> {
+        let n = |v: u64| Some(Cow::Owned(v.to_string()));
+        let usage = self.usage().unwrap_or_default();
+        match name {
+            "request_type" => Some(Cow::Borrowed(if self.stream {
+                "ai_stream"
+            } else {
+                "ai_chat"
+            })),
+            "request_llm_model" => Some(Cow::Borrowed(&self.request_model)),
+            "llm_model" => Some(Cow::Borrowed(self.model())),
+            "llm_stream" => Some(Cow::Borrowed(if self.stream { "true" } else { "false" })),
+            "llm_prompt_tokens" => n(usage.prompt_tokens),
+            "llm_completion_tokens" => n(usage.completion_tokens),
+            "llm_total_tokens" => n(usage.total_tokens()),
+            "llm_cache_read_input_tokens" => n(usage.cached_tokens),
+            "llm_cache_creation_input_tokens" => n(usage.cache_creation_tokens),
+            "llm_reasoning_tokens" => n(usage.reasoning_tokens),
+            "llm_usage_estimated" => Some(Cow::Borrowed(if usage.estimated {
+                "true"
+            } else {
+                "false"
+            })),
+            "llm_time_to_first_token" => self.ttft_ms().and_then(n),
+            _ => None,
+        }
+    }
+}
