@@ -4,3 +4,4 @@
 
 mod ai_proxy;
 mod fixtures;
+mod lua_hooks;

@@ -85,7 +85,7 @@ fn state(lua: &Lua) -> mlua::Result<mlua::AppDataRefMut<'_, CallState>> {
 }
 
 /// Read the request context.
-fn with_ctx<R>(lua: &Lua, f: impl FnOnce(&Ctx) -> R) -> mlua::Result<R> {
+pub(super) fn with_ctx<R>(lua: &Lua, f: impl FnOnce(&Ctx) -> R) -> mlua::Result<R> {
     let log_ctx = {
         let st = state(lua)?;
         if let Some(ctx) = st.ctx.as_ref() {
@@ -100,7 +100,7 @@ fn with_ctx<R>(lua: &Lua, f: impl FnOnce(&Ctx) -> R) -> mlua::Result<R> {
 }
 
 /// Change the request context (not in the log phase).
-fn with_ctx_mut<R>(lua: &Lua, f: impl FnOnce(&mut Ctx) -> R) -> mlua::Result<R> {
+pub(super) fn with_ctx_mut<R>(lua: &Lua, f: impl FnOnce(&mut Ctx) -> R) -> mlua::Result<R> {
     let mut st = state(lua)?;
     let phase = st.phase;
     match st.ctx.as_mut() {
@@ -844,11 +844,19 @@ pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
         "require_file",
         lua.create_function(|lua, name: String| super::require::load(lua, &name))?,
     )?;
+    super::llm_host::install(lua, &h)?;
     Ok(h)
 }
 
 /// The registry key of `core.json.array_mt` (app data).
 pub struct ArrayMt(pub RegistryKey);
+
+/// `core.json.array_mt`, for converting JSON to Lua.
+pub(super) fn array_mt(lua: &Lua) -> mlua::Result<Table> {
+    lua.app_data_ref::<ArrayMt>()
+        .ok_or_else(|| mlua::Error::runtime("no array_mt"))
+        .and_then(|k| lua.registry_value(&k.0))
+}
 
 fn current_plugin(lua: &Lua) -> std::sync::Arc<str> {
     lua.app_data_ref::<CallState>()

@@ -14,6 +14,7 @@
 
 mod convert;
 mod host;
+mod llm_host;
 mod md5;
 pub mod module;
 mod require;

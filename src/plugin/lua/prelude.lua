@@ -499,7 +499,15 @@ local core = {
 
 ---------------------------------------------------------------------------
 -- require: the host modules, then plugin-directory modules.
+-- strait's LLM hooks (see lua-plugins/README.md).
+local llm = {
+    get_request = function() return host.llm_request() end,
+    set_request = function(_, req) return host.llm_set_request(req) end,
+    usage = function() return host.llm_usage() end,
+}
+
 local builtin_modules = {
+    ["strait.llm"] = llm,
     ["apisix.core"] = core,
     ["apisix.core.json"] = json,
     ["apisix.core.log"] = log,
