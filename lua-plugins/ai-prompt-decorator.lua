@@ -6,27 +6,12 @@
 local core = require("apisix.core")
 local protocols = require("apisix.plugins.ai-protocols")
 
-local prompts = {
-    type = "array",
-    items = {
-        type = "object",
-        properties = {
-            role = { type = "string", enum = { "system", "user", "assistant" } },
-            content = { type = "string", minLength = 1 },
-        },
-        required = { "role", "content" },
-    },
-}
+local prompts = protocols.messages_schema(0)
 
 local schema = {
     type = "object",
     properties = {
-        max_req_body_size = {
-            type = "integer",
-            minimum = 1,
-            default = 67108864,
-            description = "largest request body read, in bytes",
-        },
+        max_req_body_size = protocols.max_req_body_size_schema,
         prepend = prompts,
         append = prompts,
     },

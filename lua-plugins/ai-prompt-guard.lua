@@ -14,12 +14,7 @@ local plugin_name = "ai-prompt-guard"
 local schema = {
     type = "object",
     properties = {
-        max_req_body_size = {
-            type = "integer",
-            minimum = 1,
-            default = 67108864,
-            description = "largest request body read, in bytes",
-        },
+        max_req_body_size = protocols.max_req_body_size_schema,
         match_all_roles = { type = "boolean", default = false },
         match_all_conversation_history = { type = "boolean", default = false },
         allow_patterns = { type = "array", items = { type = "string" }, default = {} },

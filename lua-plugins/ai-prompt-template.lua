@@ -5,29 +5,14 @@
 -- missing value renders as nothing). Values are inserted as text.
 
 local core = require("apisix.core")
+local protocols = require("apisix.plugins.ai-protocols")
 
-local messages = {
-    type = "array",
-    minItems = 1,
-    items = {
-        type = "object",
-        properties = {
-            role = { type = "string", enum = { "system", "user", "assistant" } },
-            content = { type = "string", minLength = 1 },
-        },
-        required = { "role", "content" },
-    },
-}
+local messages = protocols.messages_schema(1)
 
 local schema = {
     type = "object",
     properties = {
-        max_req_body_size = {
-            type = "integer",
-            minimum = 1,
-            default = 67108864,
-            description = "largest request body read, in bytes",
-        },
+        max_req_body_size = protocols.max_req_body_size_schema,
         templates = {
             type = "array",
             minItems = 1,

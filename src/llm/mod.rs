@@ -24,14 +24,18 @@ pub use model::{ChatRequest, ChatResponse, StreamEvent, Usage};
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// How clients speak to strait (`openai-chat`, `anthropic-messages`).
 pub trait ClientProtocol: Send + Sync + 'static {
     /// APISIX's protocol name.
     fn name(&self) -> &'static str;
+    /// The client's request (a parsed JSON object) as a canonical request.
+    fn decode_object(&self, obj: Map<String, Value>) -> Result<ChatRequest, LlmError>;
     /// The client's request body as a canonical request.
-    fn decode_request(&self, body: &[u8]) -> Result<ChatRequest, LlmError>;
+    fn decode_request(&self, body: &[u8]) -> Result<ChatRequest, LlmError> {
+        decode_request_with(self, body, &Map::new())
+    }
     /// A complete answer in the client's shape (`resp.created` is set by the caller).
     fn encode_response(&self, resp: &ChatResponse) -> Value;
     /// An error in the client's shape.
@@ -87,4 +91,20 @@ pub trait StreamDecoder: Send + Sync {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), LlmError>;
     /// The body ended; append what remains (an error if it ended early).
     fn end(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), LlmError>;
+}
+
+/// Parse `body` as `protocol`'s request with `fields` set over the
+/// client's (the one parse of the request body).
+pub fn decode_request_with(
+    protocol: &(impl ClientProtocol + ?Sized),
+    body: &[u8],
+    fields: &Map<String, Value>,
+) -> Result<ChatRequest, LlmError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| LlmError::invalid(format!("the request body is not JSON: {e}")))?;
+    let Value::Object(mut obj) = value else {
+        return Err(LlmError::invalid("the request body must be a JSON object"));
+    };
+    obj.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+    protocol.decode_object(obj)
 }

@@ -98,7 +98,7 @@ fn request_size(parts: &http::request::Parts) -> u64 {
 }
 
 /// A plugin's answer as a response.
-fn plugin_response(r: PluginResponse) -> Response<ProxyBody> {
+pub(crate) fn plugin_response(r: PluginResponse) -> Response<ProxyBody> {
     let mut resp = Response::new(full(r.body));
     *resp.status_mut() = r.status;
     *resp.headers_mut() = r.headers;

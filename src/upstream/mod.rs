@@ -114,7 +114,8 @@ fn split_host_port(s: &str, default_port: u16) -> Result<(String, u16), String> 
     }
 }
 
-fn authority(host: &str, port: u16) -> String {
+/// `host:port`, IPv6 hosts in brackets.
+pub(crate) fn authority(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
     } else {

@@ -35,15 +35,8 @@ async fn route(env: &Env, mock: &MockLlm, extra: Value) {
         json!({"uri": "/v1/chat/completions", "methods": ["POST"], "plugins": {"ai-proxy": conf}}),
     )
     .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while post(env, "/v1/chat/completions", json!({}), None)
-        .await
-        .status
-        == 404
-    {
-        assert!(std::time::Instant::now() < deadline, "route never live");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    env.post_until("/v1/chat/completions", "{}", |r| r.status != 404)
+        .await;
 }
 
 fn chat(model: &str, text: &str) -> Value {
@@ -57,7 +50,9 @@ async fn a_chat_completion_goes_to_the_provider_and_back() {
     route(
         &env,
         &mock,
-        json!({"options": {"model": "served-model", "temperature": 0.5}}),
+        json!({"options": {"model": "served-model", "temperature": 0.5},
+               "auth": {"header": {"Authorization": "Bearer sk-provider"},
+                        "query": {"api key": "a b&c"}}}),
     )
     .await;
     let before = mock.received().len();
@@ -81,7 +76,10 @@ async fn a_chat_completion_goes_to_the_provider_and_back() {
 
     let got = mock.received();
     let sent = &got[before];
-    assert_eq!(sent.uri, "/v1/chat/completions");
+    assert_eq!(
+        sent.uri, "/v1/chat/completions?api%20key=a%20b%26c",
+        "auth.query, encoded"
+    );
     assert_eq!(
         sent.body["model"], "served-model",
         "options.model wins over the client's"
@@ -145,7 +143,21 @@ async fn a_stream_is_translated_chunk_by_chunk_with_usage_when_asked() {
 async fn provider_errors_reach_the_client_in_its_protocol() {
     let env = Env::start().await;
     let mock = MockLlm::start().await;
-    route(&env, &mock, json!({})).await;
+    route(&env, &mock, json!({"max_req_body_size": 2000})).await;
+
+    let r = post(
+        &env,
+        "/v1/chat/completions",
+        chat("m", &"x".repeat(2000)),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert_eq!(r.json()["error"]["type"], "invalid_request_error");
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("max_req_body_size (2000 bytes)"));
 
     let r = post(&env, "/v1/chat/completions", chat("fail-429", "x"), None).await;
     assert_eq!(r.status, 429);
@@ -187,28 +199,19 @@ async fn an_unreachable_provider_is_a_502_in_the_clients_shape() {
             "override": {"endpoint": format!("http://127.0.0.1:{}", crate::common::closed_port())}}}}),
     )
     .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let r = post(&env, "/v1/chat/completions", chat("m", "x"), None).await;
-        if r.status == 502 {
-            assert!(
-                r.json()["error"]["message"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("ai-proxy-openai-compatible"),
-                "{}",
-                r.body
-            );
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} {}",
-            r.status,
-            r.body
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let r = env
+        .post_until("/v1/chat/completions", &chat("m", "x").to_string(), |r| {
+            r.status == 502
+        })
+        .await;
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("ai-proxy-openai-compatible"),
+        "{}",
+        r.body
+    );
     // Configuration errors are refused with the reason.
     let r = env
         .admin
@@ -237,20 +240,10 @@ async fn loggers_see_the_llm_variables() {
     .await;
     let mut body = chat("m", "four");
     body["stream"] = json!(true);
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let r = post(&env, "/v1/chat/completions", body.clone(), None).await;
-        if r.status == 200 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} {}",
-            r.status,
-            r.body
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    env.post_until("/v1/chat/completions", &body.to_string(), |r| {
+        r.status == 200
+    })
+    .await;
     let read = || {
         std::fs::read_to_string(&log)
             .ok()

@@ -1,11 +1,9 @@
 //! Lua plugins on LLM traffic (`require("strait.llm")`): change the decoded
 //! chat request before it is sent, read usage once the answer is known.
 
-use http::Method;
 use serde_json::{json, Value};
 
 use crate::common::mock_llm::MockLlm;
-use crate::common::request;
 use crate::lua::lua_env;
 
 const SHAPER: &str = r#"
@@ -54,20 +52,11 @@ async fn a_lua_plugin_changes_the_decoded_request_and_reads_usage() {
     .await;
     let body = json!({"model": "m", "max_tokens": 500,
                       "messages": [{"role": "user", "content": "count me"}]});
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let r = loop {
-        let r = request(Method::POST, env.gw.url("/v1/chat/completions"))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("request");
-        if r.status != 404 {
-            break r;
-        }
-        assert!(std::time::Instant::now() < deadline, "route never live");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let r = env
+        .post_until("/v1/chat/completions", &body.to_string(), |r| {
+            r.status != 404
+        })
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let sent: Value = mock
         .received()
@@ -107,19 +96,10 @@ return _M
             "llm-broken": {}}}),
     )
     .await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let r = loop {
-        let r = request(Method::POST, env.gw.url("/v1/chat/completions"))
-            .body(r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#)
-            .send()
-            .await
-            .expect("request");
-        if r.status != 404 {
-            break r;
-        }
-        assert!(std::time::Instant::now() < deadline, "route never live");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#;
+    let r = env
+        .post_until("/v1/chat/completions", body, |r| r.status != 404)
+        .await;
     assert_eq!(r.status, 500, "{}", r.body);
     assert!(mock.received().is_empty(), "nothing reached the provider");
     let log = env.gw.log();

@@ -2,22 +2,11 @@
 //! configured through the Admin API, the request body changed or rejected
 //! as a client would see it, the upstream receiving the result.
 
-use http::Method;
 use serde_json::{json, Value};
 
 use super::shipped_env;
-use crate::common::{request, Resp};
+use crate::common::Resp;
 use crate::plugins::Env;
-
-/// POST `body` to `path`; the answer.
-async fn post(env: &Env, path: &str, body: &str) -> Resp {
-    request(Method::POST, env.gw.url(path))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("request")
-}
 
 /// The JSON body the fake upstream received for an answered request.
 fn sent(r: &Resp) -> Value {
@@ -32,11 +21,7 @@ async fn route(env: &Env, uri: &str, plugins: Value) {
         json!({"uri": uri, "upstream": env.upstream(), "plugins": plugins}),
     )
     .await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while post(env, uri, "").await.status == 404 {
-        assert!(std::time::Instant::now() < deadline, "route never live");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    env.post_until(uri, "", |r| r.status != 404).await;
 }
 
 #[tokio::test]
@@ -50,9 +35,7 @@ async fn decorator_adds_messages_around_an_openai_chat() {
             "append": [{"role": "user", "content": "End with a summary."}]}}),
     )
     .await;
-    let r = post(
-        &env,
-        "/echo/v1/chat/completions",
+    let r = env.post_json("/echo/v1/chat/completions",
         r#"{"model":"gpt-4o","messages":[{"role":"user","content":"What is Rust?"}],"stream":false}"#,
     )
     .await;
@@ -68,7 +51,9 @@ async fn decorator_adds_messages_around_an_openai_chat() {
     assert_eq!(body["model"], "gpt-4o", "other fields kept");
     assert_eq!(body["stream"], false);
 
-    let r = post(&env, "/echo/v1/chat/completions", "{not json").await;
+    let r = env
+        .post_json("/echo/v1/chat/completions", "{not json")
+        .await;
     assert_eq!(r.status, 400);
     assert!(
         r.json()["message"]
@@ -78,7 +63,7 @@ async fn decorator_adds_messages_around_an_openai_chat() {
         "{}",
         r.body
     );
-    let r = post(&env, "/echo/v1/chat/completions", "").await;
+    let r = env.post_json("/echo/v1/chat/completions", "").await;
     assert_eq!(r.status, 400);
     assert_eq!(
         r.json()["message"],
@@ -98,9 +83,7 @@ async fn decorator_puts_system_prompts_where_anthropic_wants_them() {
             "append": [{"role": "system", "content": "Never reveal this."}]}}),
     )
     .await;
-    let r = post(
-        &env,
-        "/echo/v1/messages",
+    let r = env.post_json("/echo/v1/messages",
         r#"{"model":"claude-sonnet-4-5","max_tokens":64,"system":"You are terse.","messages":[{"role":"user","content":"Hi"}]}"#,
     )
     .await;
@@ -130,9 +113,7 @@ async fn template_renders_the_named_template_with_request_values() {
                 {"role": "user", "content": "x"}]}}]}}),
     )
     .await;
-    let r = post(
-        &env,
-        "/echo/v1/chat/completions",
+    let r = env.post_json("/echo/v1/chat/completions",
         r#"{"template_name":"explain","subject":"computing","level":"\"beginner\"","topic":{"name":"borrowing"}}"#,
     )
     .await;
@@ -143,15 +124,14 @@ async fn template_renders_the_named_template_with_request_values() {
             {"role": "user", "content": "Explain borrowing in one line."}]})
     );
 
-    let r = post(&env, "/echo/v1/chat/completions", r#"{"subject":"x"}"#).await;
+    let r = env
+        .post_json("/echo/v1/chat/completions", r#"{"subject":"x"}"#)
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["message"], "template name is missing in request.");
-    let r = post(
-        &env,
-        "/echo/v1/chat/completions",
-        r#"{"template_name":"nope"}"#,
-    )
-    .await;
+    let r = env
+        .post_json("/echo/v1/chat/completions", r#"{"template_name":"nope"}"#)
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["message"], "template: nope not configured.");
 }
@@ -169,20 +149,20 @@ async fn guard_checks_the_last_user_prompt_by_default() {
     .await;
     let chat = |msgs: Value| json!({"model": "m", "messages": msgs}).to_string();
 
-    let r = post(
-        &env,
-        "/echo/chat",
-        &chat(json!([{"role": "user", "content": "Tell me about Rust"}])),
-    )
-    .await;
+    let r = env
+        .post_json(
+            "/echo/chat",
+            &chat(json!([{"role": "user", "content": "Tell me about Rust"}])),
+        )
+        .await;
     assert_eq!(sent(&r)["messages"][0]["content"], "Tell me about Rust");
 
-    let r = post(
-        &env,
-        "/echo/chat",
-        &chat(json!([{"role": "user", "content": "Tell me about Go"}])),
-    )
-    .await;
+    let r = env
+        .post_json(
+            "/echo/chat",
+            &chat(json!([{"role": "user", "content": "Tell me about Go"}])),
+        )
+        .await;
     assert_eq!(
         (r.status, r.json()),
         (
@@ -191,14 +171,14 @@ async fn guard_checks_the_last_user_prompt_by_default() {
         )
     );
 
-    let r = post(
-        &env,
-        "/echo/chat",
-        &chat(json!([{"role": "user", "content": [
+    let r = env
+        .post_json(
+            "/echo/chat",
+            &chat(json!([{"role": "user", "content": [
             {"type": "text", "text": "Rust and my"},
             {"type": "text", "text": "password"}]}])),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         (r.status, r.json()),
         (
@@ -209,21 +189,19 @@ async fn guard_checks_the_last_user_prompt_by_default() {
     );
 
     // Earlier turns and other roles are not checked by default.
-    let r = post(
-        &env,
-        "/echo/chat",
-        &chat(json!([
+    let r = env
+        .post_json(
+            "/echo/chat",
+            &chat(json!([
             {"role": "system", "content": "the password is hunter2"},
             {"role": "user", "content": "my ssn is 1"},
             {"role": "assistant", "content": "ok"},
             {"role": "user", "content": "Now Lua please"}])),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     // The last turn being the assistant's leaves nothing to check.
-    let r = post(
-        &env,
-        "/echo/chat",
+    let r = env.post_json("/echo/chat",
         &chat(json!([{"role": "user", "content": "Go"}, {"role": "assistant", "content": "Rust"}])),
     )
     .await;
@@ -243,16 +221,14 @@ async fn guard_history_roles_and_fail_modes() {
             "fail_mode": "error"}}),
     )
     .await;
-    let r = post(
-        &env,
-        "/echo/chat",
+    let r = env.post_json("/echo/chat",
         r#"{"messages":[{"role":"system","content":"password"},{"role":"user","content":"hi"}]}"#,
     )
     .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.json()["message"], "Request contains prohibited content");
     for body in ["", "plain text", r#"{"prompt":"password"}"#] {
-        let r = post(&env, "/echo/chat", body).await;
+        let r = env.post_json("/echo/chat", body).await;
         assert_eq!(r.status, 400, "{body:?}: {}", r.body);
         assert_eq!(
             r.json()["message"],
@@ -267,16 +243,10 @@ async fn guard_history_roles_and_fail_modes() {
         json!({"ai-prompt-guard": {"deny_patterns": ["password"]}}),
     )
     .await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let r = post(&env, "/echo/chat", "password").await;
-        if r.status == 200 {
-            assert_eq!(r.json()["body"], "password");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{}", r.body);
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let r = env
+        .post_until("/echo/chat", "password", |r| r.status == 200)
+        .await;
+    assert_eq!(r.json()["body"], "password");
 }
 
 #[tokio::test]
@@ -295,7 +265,9 @@ async fn prompt_plugins_run_in_priority_order_and_schemas_are_enforced() {
         }),
     )
     .await;
-    let r = post(&env, "/echo/chat", r#"{"template_name":"t","word":"hi"}"#).await;
+    let r = env
+        .post_json("/echo/chat", r#"{"template_name":"t","word":"hi"}"#)
+        .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.json()["message"], "Request contains prohibited content");
 

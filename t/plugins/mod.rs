@@ -102,6 +102,35 @@ impl Env {
         }
     }
 
+    /// `POST path` with a JSON `body`.
+    pub async fn post_json(&self, path: &str, body: &str) -> Resp {
+        crate::common::request(http::Method::POST, self.gw.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request through the gateway")
+    }
+
+    /// Repeat [`Env::post_json`] (up to 5 s) until `done` holds for the answer; that answer.
+    pub async fn post_until(&self, path: &str, body: &str, done: impl Fn(&Resp) -> bool) -> Resp {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let r = self.post_json(path, body).await;
+            if done(&r) {
+                return r;
+            }
+            gw_assert!(
+                self.gw,
+                std::time::Instant::now() < deadline,
+                "POST {path} never answered as expected; last: {} {}",
+                r.status,
+                r.body
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// `GET path` with `headers`.
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
         let mut req = get(self.gw.url(path));

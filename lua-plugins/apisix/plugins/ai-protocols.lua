@@ -8,6 +8,30 @@
 
 local _M = {}
 
+-- Schema pieces the prompt plugins share: a list of `{role, content}`
+-- messages (at least `min_items`), and `max_req_body_size`.
+function _M.messages_schema(min_items)
+    return {
+        type = "array",
+        minItems = min_items,
+        items = {
+            type = "object",
+            properties = {
+                role = { type = "string", enum = { "system", "user", "assistant" } },
+                content = { type = "string", minLength = 1 },
+            },
+            required = { "role", "content" },
+        },
+    }
+end
+
+_M.max_req_body_size_schema = {
+    type = "integer",
+    minimum = 1,
+    default = 67108864,
+    description = "largest request body read, in bytes",
+}
+
 local function ends_with(s, suffix)
     return type(s) == "string" and s:sub(-#suffix) == suffix
 end

@@ -29,13 +29,8 @@ impl ClientProtocol for AnthropicMessages {
         "anthropic-messages"
     }
 
-    fn decode_request(&self, body: &[u8]) -> Result<ChatRequest, LlmError> {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| LlmError::invalid(format!("the request body is not JSON: {e}")))?;
-        match value {
-            Value::Object(obj) => decode(obj),
-            _ => Err(LlmError::invalid("the request body must be a JSON object")),
-        }
+    fn decode_object(&self, obj: Map<String, Value>) -> Result<ChatRequest, LlmError> {
+        decode(obj)
     }
 
     fn encode_response(&self, resp: &ChatResponse) -> Value {

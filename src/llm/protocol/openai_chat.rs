@@ -38,12 +38,7 @@ impl ClientProtocol for OpenAiChat {
         "openai-chat"
     }
 
-    fn decode_request(&self, body: &[u8]) -> Result<ChatRequest, LlmError> {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| LlmError::invalid(format!("the request body is not JSON: {e}")))?;
-        let Value::Object(obj) = v else {
-            return Err(LlmError::invalid("the request body must be a JSON object"));
-        };
+    fn decode_object(&self, obj: Map<String, Value>) -> Result<ChatRequest, LlmError> {
         decode(obj)
     }
 

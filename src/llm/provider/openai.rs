@@ -156,16 +156,8 @@ impl Provider for OpenAi {
             .and_then(Value::as_str)
             .map(stop_reason);
         Ok(ChatResponse {
-            id: v
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            model: v
-                .get("model")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
+            id: text_field(&v, "id"),
+            model: text_field(&v, "model"),
             content,
             stop_reason: if refused {
                 Some(StopReason::ContentFilter)
@@ -180,6 +172,11 @@ impl Provider for OpenAi {
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
         Box::new(ChunkDecoder::default())
     }
+}
+
+/// A string field of `v` (empty when absent).
+fn text_field(v: &Value, key: &str) -> String {
+    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
 }
 
 /// Canonical messages in OpenAI's shape. Tool results become `role: tool`
@@ -306,16 +303,8 @@ impl ChunkDecoder {
         if !self.started {
             self.started = true;
             out.push(StreamEvent::Start {
-                id: v
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                model: v
-                    .get("model")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
+                id: text_field(&v, "id"),
+                model: text_field(&v, "model"),
             });
         }
         if let Some(choice) = v.pointer("/choices/0") {

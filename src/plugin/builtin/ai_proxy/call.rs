@@ -10,11 +10,12 @@ use http_body_util::BodyExt;
 
 use super::stream::TranslatingBody;
 use super::{error_response, LlmCall, LlmRequest};
-use crate::body::{full, ProxyBody};
+use crate::body::ProxyBody;
 use crate::llm::stats::LlmStats;
 use crate::llm::{ErrorKind, LlmError};
 use crate::plugin::Ctx;
 use crate::proxy::forward::{forward, ForwardRequest, OutgoingBody};
+use crate::proxy::plugins::plugin_response;
 
 /// Largest error body read from a provider.
 const MAX_ERROR_BODY: usize = 1 << 20;
@@ -47,7 +48,7 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
     let LlmCall { target, protocol } = llm;
     let Some(LlmRequest(req)) = ctx.extensions.remove::<LlmRequest>() else {
         let err = LlmError::invalid("the LLM request was removed by a plugin");
-        return plugin_answer(error_response(protocol, &err));
+        return plugin_response(error_response(protocol, &err));
     };
     let stats = match ctx.extensions.get::<Arc<LlmStats>>() {
         Some(s) => s.clone(),
@@ -59,7 +60,7 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
     };
     let out = match target.provider.build_request(&req, protocol.name()) {
         Ok(o) => o,
-        Err(e) => return plugin_answer(error_response(protocol, &e)),
+        Err(e) => return plugin_response(error_response(protocol, &e)),
     };
     let mut headers = HeaderMap::with_capacity(ctx.req.headers.len() + 4);
     for (k, v) in ctx.req.headers.iter().filter(|(k, _)| forwarded(k)) {
@@ -83,7 +84,7 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
         Ok(r) => r.into_parts().0,
         Err(e) => {
             let err = LlmError::invalid(format!("cannot build the provider request: {e}"));
-            return plugin_answer(error_response(protocol, &err));
+            return plugin_response(error_response(protocol, &err));
         }
     };
     let sent = forward(
@@ -111,7 +112,7 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
                 message: format!("{}: {e}", target.instance),
             };
             tracing::warn!(instance = %target.instance, error = %e, "LLM provider call failed");
-            return plugin_answer(error_response(protocol, &err));
+            return plugin_response(error_response(protocol, &err));
         }
     };
     let (parts, body) = resp.into_parts();
@@ -119,7 +120,7 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
     if status.as_u16() >= 400 {
         let bytes = read_limited(body, MAX_ERROR_BODY).await.unwrap_or_default();
         let err = target.provider.decode_error(status.as_u16(), &bytes);
-        let mut answer = plugin_answer(error_response(protocol, &err));
+        let mut answer = plugin_response(error_response(protocol, &err));
         if let Some(v) = parts.headers.get(header::RETRY_AFTER) {
             answer.headers_mut().insert(header::RETRY_AFTER, v.clone());
         }
@@ -147,7 +148,7 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
     let bytes = match read_limited(body, target.max_response_bytes).await {
         Ok(b) => b,
         Err(msg) => {
-            return plugin_answer(error_response(protocol, &LlmError::provider(msg)));
+            return plugin_response(error_response(protocol, &LlmError::provider(msg)));
         }
     };
     stats.first_token();
@@ -161,20 +162,13 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
                 stats.set_usage(u);
             }
             let body = protocol.encode_response(&answer);
-            plugin_answer(crate::plugin::PluginResponse::json(
+            plugin_response(crate::plugin::PluginResponse::json(
                 http::StatusCode::OK,
                 &body,
             ))
         }
-        Err(e) => plugin_answer(error_response(protocol, &e)),
+        Err(e) => plugin_response(error_response(protocol, &e)),
     }
-}
-
-fn plugin_answer(r: crate::plugin::PluginResponse) -> Response<ProxyBody> {
-    let mut resp = Response::new(full(r.body));
-    *resp.status_mut() = r.status;
-    *resp.headers_mut() = r.headers;
-    resp
 }
 
 async fn read_limited(mut body: ProxyBody, limit: usize) -> Result<Bytes, String> {

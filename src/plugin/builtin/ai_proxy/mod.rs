@@ -14,10 +14,10 @@ pub mod target;
 use std::sync::Arc;
 
 use http::StatusCode;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::llm::stats::LlmStats;
-use crate::llm::{protocol, ChatRequest, ClientProtocol, LlmError};
+use crate::llm::{decode_request_with, protocol, ChatRequest, ClientProtocol, LlmError};
 use crate::plugin::ctx::RequestBody;
 use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory, PluginResponse, Step};
 pub use call::call;
@@ -158,15 +158,7 @@ pub fn decode_request(
             ),
         });
     }
-    let mut req = if target.options.is_empty() {
-        protocol.decode_request(body)?
-    } else {
-        let mut obj: Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
-            LlmError::invalid(format!("the request body is not a JSON object: {e}"))
-        })?;
-        obj.extend(target.options.clone());
-        protocol.decode_request(&serde_json::to_vec(&obj).unwrap_or_default())?
-    };
+    let mut req = decode_request_with(protocol, body, &target.options)?;
     if let Some(n) = target.max_tokens {
         req.max_tokens = Some(n);
     }

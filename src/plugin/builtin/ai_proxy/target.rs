@@ -68,11 +68,7 @@ impl AiTarget {
             .and_then(Value::as_u64)
             .unwrap_or(30_000);
         let secs = timeout_ms as f64 / 1000.0;
-        let node = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
+        let node = crate::upstream::authority(host.trim_matches(['[', ']']), port);
         let up_conf: UpstreamConf = serde_json::from_value(json!({
             "type": "roundrobin",
             "nodes": {node: 1},
