@@ -67,11 +67,11 @@ pub struct ProviderRequest {
 
 /// A provider's wire format.
 pub trait Provider: Send + Sync + 'static {
-    /// APISIX's provider name (`openai`, `anthropic`).
-    fn name(&self) -> &'static str;
+    /// APISIX's provider name (`openai`, `anthropic`), or a Lua provider's.
+    fn name(&self) -> &str;
     /// The default endpoint's scheme and authority (`https://api.openai.com`);
     /// empty when the configuration must name one.
-    fn default_base(&self) -> &'static str;
+    fn default_base(&self) -> &str;
     /// Build the provider request. `client` names the client protocol: a
     /// provider speaking the same one also sends [`ChatRequest::extra`].
     fn build_request(&self, req: &ChatRequest, client: &str) -> Result<ProviderRequest, LlmError>;

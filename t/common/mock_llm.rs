@@ -12,6 +12,9 @@
 //! Usage: `prompt_tokens` = characters of the last user text,
 //! `completion_tokens` = words of the answer; in a stream only when
 //! `stream_options.include_usage` is set (as OpenAI does).
+//!
+//! `POST /api/chat` speaks Ollama's native format instead
+//! ([`super::mock_ollama`]).
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -27,7 +30,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-type MockBody = BoxBody<Bytes, std::io::Error>;
+pub(super) type MockBody = BoxBody<Bytes, std::io::Error>;
 
 /// One request the mock received.
 #[derive(Debug, Clone)]
@@ -91,7 +94,7 @@ impl MockLlm {
     }
 }
 
-fn full(status: StatusCode, body: Value) -> Response<MockBody> {
+pub(super) fn full(status: StatusCode, body: Value) -> Response<MockBody> {
     let mut r = Response::new(
         Full::new(Bytes::from(body.to_string()))
             .map_err(|never: Infallible| match never {})
@@ -103,7 +106,7 @@ fn full(status: StatusCode, body: Value) -> Response<MockBody> {
     r
 }
 
-fn last_user_text(body: &Value) -> String {
+pub(super) fn last_user_text(body: &Value) -> String {
     body["messages"]
         .as_array()
         .into_iter()
@@ -132,6 +135,9 @@ async fn handle(
         headers: parts.headers.clone(),
         body: body.clone(),
     });
+    if parts.uri.path() == "/api/chat" {
+        return Ok(super::mock_ollama::answer(&body));
+    }
     let model = body["model"].as_str().unwrap_or("").to_string();
     match model.as_str() {
         "fail-429" => {
@@ -217,7 +223,7 @@ async fn handle(
     Ok(r)
 }
 
-fn tokio_stream_from<T: Send + 'static>(
+pub(super) fn tokio_stream_from<T: Send + 'static>(
     mut rx: tokio::sync::mpsc::Receiver<T>,
 ) -> impl futures_util::Stream<Item = T> + Send + 'static {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))

@@ -82,7 +82,7 @@ fn check_text(dir: &Path, name: &str, actual: &str) -> Option<String> {
 struct Case {
     dir: PathBuf,
     client: &'static dyn ClientProtocol,
-    provider: &'static dyn Provider,
+    provider: std::sync::Arc<dyn Provider>,
     created: u64,
     status: u16,
     request: ChatRequest,

@@ -5,3 +5,4 @@
 mod ai_proxy;
 mod fixtures;
 mod lua_hooks;
+mod lua_provider;

@@ -45,9 +45,13 @@ async fn start(files: &[(&str, &str)], dirs: &[&Path], more: &str) -> (Env, temp
     (env, dir)
 }
 
-/// Write plugin `name` (`<dir>/<name>.lua`).
+/// Write plugin `name` (`<dir>/<name>.lua`; a name with `/` is in a subdirectory).
 pub fn write_plugin(dir: &Path, name: &str, source: &str) {
-    std::fs::write(dir.join(format!("{name}.lua")), source).expect("write plugin file");
+    let path = dir.join(format!("{name}.lua"));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("plugin subdirectory");
+    }
+    std::fs::write(path, source).expect("write plugin file");
 }
 
 /// A gateway whose Lua plugin directories are a temporary one and the

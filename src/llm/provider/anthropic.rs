@@ -42,11 +42,11 @@ const API_VERSION: &str = "2023-06-01";
 pub struct Anthropic;
 
 impl Provider for Anthropic {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "anthropic"
     }
 
-    fn default_base(&self) -> &'static str {
+    fn default_base(&self) -> &str {
         "https://api.anthropic.com"
     }
 

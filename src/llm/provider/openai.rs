@@ -25,11 +25,11 @@ pub struct OpenAi {
 }
 
 impl Provider for OpenAi {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         self.name
     }
 
-    fn default_base(&self) -> &'static str {
+    fn default_base(&self) -> &str {
         self.base
     }
 

@@ -9,6 +9,7 @@
 //! - `vm`: one sandboxed LuaJIT VM per worker thread, a time budget per
 //!   call and a memory cap per VM.
 //! - `host` + `prelude.lua`: APISIX's `core` and the `ngx` subset.
+//! - [`provider`]: LLM provider adapters in Lua (`ai-providers/*.lua`).
 //! - this file: the factory and instance the registry and chains hold, and
 //!   how a phase call maps to [`Step`].
 
@@ -17,6 +18,7 @@ mod host;
 mod llm_host;
 mod md5;
 pub mod module;
+pub mod provider;
 mod require;
 mod schema_cache;
 pub mod serverless;
@@ -41,7 +43,12 @@ use super::{registry, BuildEnv, Ctx, Plugin, PluginFactory, PluginResponse, Step
 /// Files that fail keep their previous version; the report says why.
 pub fn reload() -> LoadReport {
     let dirs = settings::get().plugin_dirs;
-    let report = match vm::with_vm(|vm| Ok(module::load_all(vm, &dirs))) {
+    let loaded = vm::with_vm(|vm| {
+        let mut report = module::load_all(vm, &dirs);
+        report.errors.extend(provider::load_all(vm, &dirs));
+        Ok(report)
+    });
+    let report = match loaded {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("Lua plugins not loaded: {e}");

@@ -82,6 +82,25 @@ const BODY_APIS: [&str; 6] = [
 ];
 
 impl ModuleSpec {
+    /// A module that is not a plugin (a Lua provider adapter): `name` keys
+    /// it in each VM, so it must not be a plugin's name.
+    pub fn library(name: String, path: &Path, source: String) -> ModuleSpec {
+        ModuleSpec {
+            name: Arc::from(name),
+            path: path.to_path_buf(),
+            source: Arc::from(source),
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed),
+            version: Value::Null,
+            priority: 0,
+            schema: Value::Object(Default::default()),
+            consumer_schema: None,
+            metadata_schema: None,
+            has_check_schema: false,
+            phases: 0,
+            reads_body: false,
+        }
+    }
+
     /// Whether the module defines `bit` ([`phase`]).
     pub fn has(&self, bit: u8) -> bool {
         self.phases & bit != 0
@@ -165,10 +184,21 @@ fn field(m: &Table, name: &str) -> Result<Option<Value>, String> {
 
 /// The `*.lua` files of `dirs`, by plugin name (the first directory wins).
 fn plugin_files(dirs: &[PathBuf]) -> (BTreeMap<String, PathBuf>, Vec<String>) {
+    lua_files(dirs, None)
+}
+
+/// The `*.lua` files directly in `dirs` (or in their subdirectory `sub`),
+/// by file stem (the first directory wins). A missing `sub` is no problem.
+pub fn lua_files(dirs: &[PathBuf], sub: Option<&str>) -> (BTreeMap<String, PathBuf>, Vec<String>) {
     let mut files = BTreeMap::new();
     let mut problems = Vec::new();
     for dir in dirs {
-        let entries = match std::fs::read_dir(dir) {
+        let dir = match sub {
+            Some(s) => dir.join(s),
+            None => dir.clone(),
+        };
+        let entries = match std::fs::read_dir(&dir) {
+            Err(e) if sub.is_some() && e.kind() == std::io::ErrorKind::NotFound => continue,
             Ok(e) => e,
             Err(e) => {
                 problems.push(format!("{}: {e}", dir.display()));
@@ -193,11 +223,13 @@ fn plugin_files(dirs: &[PathBuf]) -> (BTreeMap<String, PathBuf>, Vec<String>) {
 /// A file's identity for change detection: path, length, modification time.
 pub type Stamp = (PathBuf, u64, Option<std::time::SystemTime>);
 
-/// The stamps of every plugin file of `dirs`.
+/// The stamps of every plugin and provider file of `dirs`.
 pub fn stamps(dirs: &[PathBuf]) -> Vec<Stamp> {
     let (files, _) = plugin_files(dirs);
+    let (providers, _) = lua_files(dirs, Some(super::provider::DIR));
     files
         .into_values()
+        .chain(providers.into_values())
         .map(|p| {
             let meta = std::fs::metadata(&p).ok();
             let len = meta.as_ref().map_or(0, |m| m.len());

@@ -174,6 +174,18 @@ impl Vm {
         r
     }
 
+    /// Call `f` with `args` under the time budget.
+    pub fn call_budgeted<R: mlua::FromLuaMulti>(
+        &self,
+        f: &mlua::Function,
+        args: impl mlua::IntoLuaMulti,
+    ) -> mlua::Result<R> {
+        self.deadline.set(Some(Instant::now() + self.budget));
+        let r = f.call(args);
+        self.deadline.set(None);
+        r
+    }
+
     /// The module table of `spec` in this VM, loading it (and calling its
     /// `init`) when absent or of another generation.
     pub fn module(&self, spec: &Arc<ModuleSpec>) -> Result<Table, String> {

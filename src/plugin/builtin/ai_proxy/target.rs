@@ -19,7 +19,7 @@ pub struct AiTarget {
     /// The instance name (`ai-proxy-openai`), for logs, metrics and limits.
     pub instance: String,
     /// The wire format.
-    pub provider: &'static dyn Provider,
+    pub provider: Arc<dyn Provider>,
     /// The endpoint's node.
     pub upstream: Arc<Upstream>,
     /// Path and query from `override.endpoint`, replacing the provider's.
@@ -40,6 +40,24 @@ pub struct AiTarget {
     pub max_response_bytes: usize,
 }
 
+/// The adapter for `name`: a native provider, else a Lua provider.
+fn provider_by_name(name: &str) -> Result<Arc<dyn Provider>, String> {
+    if let Some(p) = provider::by_name(name).or_else(|| crate::plugin::lua::provider::by_name(name))
+    {
+        return Ok(p);
+    }
+    let lua = crate::plugin::lua::provider::names();
+    Err(format!(
+        "provider {name:?} is not supported: strait speaks {}{}",
+        provider::NATIVE.join(", "),
+        if lua.is_empty() {
+            String::new()
+        } else {
+            format!(", and through Lua {}", lua.join(", "))
+        }
+    ))
+}
+
 /// Largest non-streamed answer read when `max_response_bytes` is unset.
 const DEFAULT_MAX_RESPONSE: usize = 64 << 20;
 
@@ -47,8 +65,7 @@ impl AiTarget {
     /// Build from a configuration that passed the schema; `instance` names it.
     pub fn build(conf: &Value, instance: String) -> Result<AiTarget, String> {
         let name = conf.get("provider").and_then(Value::as_str).unwrap_or("");
-        let provider = provider::by_name(name)
-            .ok_or_else(|| format!("provider {name:?} is not supported yet"))?;
+        let provider = provider_by_name(name)?;
         let endpoint = conf.pointer("/override/endpoint").and_then(Value::as_str);
         let (base, path_override) = match endpoint {
             Some(e) => split_endpoint(e)?,
