@@ -6,3 +6,4 @@ mod ai_proxy;
 mod fixtures;
 mod lua_hooks;
 mod lua_provider;
+mod token_quota;

@@ -76,3 +76,52 @@ async fn changed_files_reload_and_broken_ones_keep_the_old_version() {
         "version 3 not served after the reload"
     );
 }
+
+#[tokio::test]
+async fn a_changed_helper_module_reaches_the_plugins_that_require_it() {
+    let plugin = r#"local core = require("apisix.core")
+local greeting = require("helpers.greeting")
+local _M = { version = 0.1, priority = 10, schema = { type = "object" } }
+function _M.access(conf, ctx)
+    core.response.set_header("X-Greeting", greeting.text)
+end
+return _M
+"#;
+    let (env, dir) = lua_env(&[
+        ("greeter", plugin),
+        ("helpers/greeting", r#"return { text = "hello" }"#),
+    ])
+    .await;
+    env.put(
+        "/routes/1",
+        json!({"uri": "/hello", "upstream": env.upstream(), "plugins": {"greeter": {}}}),
+    )
+    .await;
+    let r = env.until("/hello", &[], 200).await;
+    assert_eq!(r.header("x-greeting"), Some("hello"));
+    // Several requests: every worker's VM has required the helper.
+    for _ in 0..8 {
+        assert_eq!(
+            env.get("/hello", &[]).await.header("x-greeting"),
+            Some("hello")
+        );
+    }
+
+    write_plugin(
+        dir.path(),
+        "helpers/greeting",
+        r#"return { text = "bonjour" }"#,
+    );
+    let served = wait_until(Duration::from_secs(5), || async {
+        env.get("/hello", &[]).await.header("x-greeting") == Some("bonjour")
+    })
+    .await;
+    gw_assert!(env.gw, served.is_some(), "the changed helper never served");
+    for _ in 0..8 {
+        assert_eq!(
+            env.get("/hello", &[]).await.header("x-greeting"),
+            Some("bonjour"),
+            "every worker's VM sees the new helper"
+        );
+    }
+}

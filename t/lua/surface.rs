@@ -162,7 +162,7 @@ async fn core_and_ngx_calls_return_what_apisix_returns() {
     expect("re_find", json!([7, 9]));
     expect("re_gsub", json!(["a#b#", 2]));
     expect("re_gsub_fn", json!("AB"));
-    expect("http_const", json!([200, 404, "GET", 4, 5]));
+    expect("http_const", json!([200, 404, 2, 4, 5]));
     assert_eq!(
         r.header("x-resp"),
         Some("r"),
@@ -187,4 +187,129 @@ async fn core_and_ngx_calls_return_what_apisix_returns() {
         "the read body is forwarded unchanged"
     );
     assert_eq!(r.header("x-resp"), Some("r"));
+}
+
+const STATEFUL: &str = r##"
+local core = require("apisix.core")
+local _M = { version = 0.1, priority = 100, schema = { type = "object" } }
+
+local dict = ngx.shared["surface-test"]
+
+-- Every result of a call, nils included: "true,nil,false".
+local function all(...)
+    local out = {}
+    for i = 1, select("#", ...) do
+        out[i] = tostring((select(i, ...)))
+    end
+    return table.concat(out, ",")
+end
+
+function _M.access(conf, ctx)
+    if ctx.var.uri == "/echo/method" then
+        ngx.req.set_method(ngx.HTTP_PUT)
+        return
+    end
+    if ctx.var.uri == "/echo/count" then
+        local n = dict:incr("hits", 1, 0)
+        return 200, { hits = n }
+    end
+    if ctx.var.uri ~= "/echo/dict" then
+        return
+    end
+    local r = {}
+    dict:flush_all()
+    r.set = all(dict:set("s", "text", 0))
+    r.get = dict:get("s")
+    r.get_missing = dict:get("nope") == nil
+    r.add_exists = all(dict:add("s", "other"))
+    r.add_new = dict:add("n", 1.5)
+    r.replace_missing = all(dict:replace("zzz", 1))
+    r.incr_missing = all(dict:incr("c", 1))
+    r.incr_init = dict:incr("c", 5, 10)
+    r.incr_again = dict:incr("c", -3)
+    r.incr_text = all(dict:incr("s", 1))
+    dict:set("b", false)
+    r.bool = dict:get("b")
+    r.ttl_none = dict:ttl("s")
+    dict:set("e", 1, 100)
+    local ttl = dict:ttl("e")
+    r.ttl_set = ttl > 99 and ttl <= 100
+    r.expire = all(dict:expire("e", 50))
+    r.ttl_expired = dict:ttl("e") <= 50
+    r.ttl_missing = all(dict:ttl("nope"))
+    dict:delete("n")
+    r.deleted = dict:get("n") == nil
+    dict:set("s", nil)
+    r.set_nil_deletes = dict:get("s") == nil
+    r.bad_value = all(dict:set("t", {}))
+    return 200, r
+end
+
+-- /sse sends five events 200 ms apart: hold them all, answer once with a summary.
+function _M.body_filter(conf, ctx)
+    if ctx.var.uri ~= "/sse" then
+        return
+    end
+    ctx.held = (ctx.held or "") .. (ngx.arg[1] or "")
+    ctx.chunks = (ctx.chunks or 0) + 1
+    if ngx.arg[2] then
+        local _, events = ctx.held:gsub("data: ", "")
+        ngx.arg[1] = "held " .. events .. " events in " .. ctx.chunks .. " calls\n"
+    else
+        ngx.arg[1] = nil
+    end
+end
+
+return _M
+"##;
+
+#[tokio::test]
+async fn shared_dicts_set_method_and_held_chunks_behave_as_in_openresty() {
+    let (env, _dir) = lua_env(&[("stateful", STATEFUL)]).await;
+    env.put(
+        "/routes/stateful",
+        json!({"uris": ["/echo/*", "/sse"], "upstream": env.upstream(),
+               "plugins": {"stateful": {}}}),
+    )
+    .await;
+    let r = env.until("/echo/dict", &[], 200).await;
+    let v: Value = r.json();
+    let expect = |key: &str, want: Value| assert_eq!(v[key], want, "{key}: {}", r.body);
+    expect("set", json!("true,nil,false"));
+    expect("get", json!("text"));
+    expect("get_missing", json!(true));
+    expect("add_exists", json!("false,exists,false"));
+    expect("add_new", json!(true));
+    expect("replace_missing", json!("false,not found,false"));
+    expect("incr_missing", json!("nil,not found"));
+    expect("incr_init", json!(15));
+    expect("incr_again", json!(12));
+    expect("incr_text", json!("nil,not a number"));
+    expect("bool", json!(false));
+    expect("ttl_none", json!(0));
+    expect("ttl_set", json!(true));
+    expect("expire", json!("true"));
+    expect("ttl_expired", json!(true));
+    expect("ttl_missing", json!("nil,not found"));
+    expect("deleted", json!(true));
+    expect("set_nil_deletes", json!(true));
+    expect("bad_value", json!("false,bad value type,false"));
+
+    // One dictionary for the whole process: every worker thread counts into it.
+    let mut last = 0;
+    for _ in 0..20 {
+        let r = env.get("/echo/count", &[]).await;
+        let n = r.json()["hits"].as_u64().expect("hits");
+        assert_eq!(n, last + 1, "{}", r.body);
+        last = n;
+    }
+
+    // ngx.req.set_method takes OpenResty's numeric constants.
+    let r = env.get("/echo/method", &[]).await;
+    assert_eq!(r.json()["method"], "PUT", "{}", r.body);
+
+    // body_filter holding chunks (ngx.arg[1] = nil) until eof.
+    let r = env.get("/sse", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "held 5 events in 6 calls\n");
 }

@@ -316,10 +316,7 @@ impl<V> Sharded<V> {
         stale: impl Fn(&V) -> bool,
         f: impl FnOnce(&mut V) -> R,
     ) -> R {
-        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
-        h.write(key.as_bytes());
-        let shard = &self.shards[(h.0 as usize) % SHARDS];
-        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.shard(key);
         if let Some(v) = map.get_mut(key) {
             return f(v);
         }
@@ -339,12 +336,30 @@ impl<V> Sharded<V> {
         r
     }
 
-    /// Run `f` on an existing entry; it is removed when `f` returns true.
-    pub fn update_or_remove(&self, key: &str, f: impl FnOnce(&mut V) -> bool) {
+    /// `f` of the entry of `key`, if there is one.
+    pub fn get<R>(&self, key: &str, f: impl FnOnce(&V) -> R) -> Option<R> {
+        let map = self.shard(key);
+        map.get(key).map(f)
+    }
+
+    /// Drop every entry.
+    pub fn clear(&self) {
+        for shard in &self.shards {
+            shard.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+    }
+
+    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, HashMap<String, V>> {
         let mut h = Fnv(0xcbf2_9ce4_8422_2325);
         h.write(key.as_bytes());
-        let shard = &self.shards[(h.0 as usize) % SHARDS];
-        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        self.shards[(h.0 as usize) % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Run `f` on an existing entry; it is removed when `f` returns true.
+    pub fn update_or_remove(&self, key: &str, f: impl FnOnce(&mut V) -> bool) {
+        let mut map = self.shard(key);
         if let Some(v) = map.get_mut(key) {
             if f(v) {
                 map.remove(key);

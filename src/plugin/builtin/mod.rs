@@ -13,7 +13,7 @@ mod http_logger;
 mod ip_restriction;
 mod jwt_auth;
 mod key_auth;
-mod limit_common;
+pub(crate) mod limit_common;
 mod limit_conn;
 mod limit_count;
 mod limit_req;

@@ -356,6 +356,36 @@ fn gsub(
     Ok((out, n))
 }
 
+/// A method given as an `ngx.HTTP_*` constant (OpenResty's numbers) or by name.
+fn method_of(value: &LuaValue) -> Option<http::Method> {
+    use http::Method as M;
+    let code = match value {
+        LuaValue::Integer(i) => *i,
+        LuaValue::Number(n) if n.fract() == 0.0 => *n as i64,
+        LuaValue::String(s) => return M::from_bytes(&s.as_bytes()).ok(),
+        _ => return None,
+    };
+    let name = match code {
+        2 => "GET",
+        4 => "HEAD",
+        8 => "POST",
+        16 => "PUT",
+        32 => "DELETE",
+        64 => "MKCOL",
+        128 => "COPY",
+        256 => "MOVE",
+        512 => "OPTIONS",
+        1024 => "PROPFIND",
+        2048 => "PROPPATCH",
+        4096 => "LOCK",
+        8192 => "UNLOCK",
+        16384 => "PATCH",
+        32768 => "TRACE",
+        _ => return None,
+    };
+    M::from_bytes(name.as_bytes()).ok()
+}
+
 /// The `host` table of primitives, and the VM's [`CallState`].
 pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
     lua.set_app_data(CallState {
@@ -580,9 +610,12 @@ pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
     )?;
     h.raw_set(
         "req_set_method",
-        lua.create_function(|lua, method: String| {
-            let m = http::Method::from_bytes(method.as_bytes())
-                .map_err(|_| mlua::Error::runtime(format!("invalid method {method:?}")))?;
+        lua.create_function(|lua, method: LuaValue| {
+            let m = method_of(&method).ok_or_else(|| {
+                mlua::Error::runtime(format!(
+                    "bad argument #1 to 'set_method' (unsupported method {method:?})"
+                ))
+            })?;
             with_ctx_mut(lua, |ctx| ctx.req.method = m)
         })?,
     )?;
@@ -845,6 +878,7 @@ pub fn table(lua: &Lua, _settings: &Settings) -> mlua::Result<Table> {
         lua.create_function(|lua, name: String| super::require::load(lua, &name))?,
     )?;
     super::llm_host::install(lua, &h)?;
+    super::shared_dict::install(lua, &h)?;
     Ok(h)
 }
 

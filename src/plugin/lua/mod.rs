@@ -23,6 +23,7 @@ mod require;
 mod schema_cache;
 pub mod serverless;
 pub mod settings;
+mod shared_dict;
 mod vm;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,9 +44,11 @@ use super::{registry, BuildEnv, Ctx, Plugin, PluginFactory, PluginResponse, Step
 /// Files that fail keep their previous version; the report says why.
 pub fn reload() -> LoadReport {
     let dirs = settings::get().plugin_dirs;
+    // A changed helper module changes every plugin that may require it.
+    let all = module::helpers_changed(&dirs);
     let loaded = vm::with_vm(|vm| {
-        let mut report = module::load_all(vm, &dirs);
-        report.errors.extend(provider::load_all(vm, &dirs));
+        let mut report = module::load_all(vm, &dirs, all);
+        report.errors.extend(provider::load_all(vm, &dirs, all));
         Ok(report)
     });
     let report = match loaded {

@@ -223,20 +223,77 @@ pub fn lua_files(dirs: &[PathBuf], sub: Option<&str>) -> (BTreeMap<String, PathB
 /// A file's identity for change detection: path, length, modification time.
 pub type Stamp = (PathBuf, u64, Option<std::time::SystemTime>);
 
-/// The stamps of every plugin and provider file of `dirs`.
+/// The stamps of every Lua file of `dirs`: plugins, provider adapters and
+/// the helper modules plugins `require`.
 pub fn stamps(dirs: &[PathBuf]) -> Vec<Stamp> {
     let (files, _) = plugin_files(dirs);
     let (providers, _) = lua_files(dirs, Some(super::provider::DIR));
-    files
+    let mut all: Vec<Stamp> = files
         .into_values()
         .chain(providers.into_values())
-        .map(|p| {
-            let meta = std::fs::metadata(&p).ok();
-            let len = meta.as_ref().map_or(0, |m| m.len());
-            let modified = meta.and_then(|m| m.modified().ok());
-            (p, len, modified)
-        })
-        .collect()
+        .map(|p| stamp(&p))
+        .collect();
+    all.extend(helper_stamps(dirs));
+    all
+}
+
+fn stamp(path: &Path) -> Stamp {
+    let meta = std::fs::metadata(path).ok();
+    let len = meta.as_ref().map_or(0, |m| m.len());
+    let modified = meta.and_then(|m| m.modified().ok());
+    (path.to_path_buf(), len, modified)
+}
+
+/// Deepest subdirectory searched for helper modules.
+const MAX_DEPTH: usize = 8;
+
+/// The stamps of the `*.lua` files in the subdirectories of `dirs` (helper
+/// modules; provider adapters excepted), sorted. Symbolic links to
+/// directories are not followed.
+fn helper_stamps(dirs: &[PathBuf]) -> Vec<Stamp> {
+    fn walk(dir: &Path, depth: usize, out: &mut Vec<Stamp>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let Ok(kind) = e.file_type() else { continue };
+            let path = e.path();
+            let providers = depth == 0 && e.file_name() == super::provider::DIR;
+            if kind.is_dir() && depth < MAX_DEPTH && !providers {
+                walk(&path, depth + 1, out);
+            } else if depth > 0 && path.extension().is_some_and(|x| x == "lua") {
+                out.push(stamp(&path));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for dir in dirs {
+        walk(dir, 0, &mut out);
+    }
+    out.sort();
+    out
+}
+
+static HELPERS: Mutex<Vec<Stamp>> = Mutex::new(Vec::new());
+static HELPERS_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Changes whenever a helper module file changes; each VM then empties its
+/// `require` cache.
+pub fn helpers_generation() -> u64 {
+    HELPERS_GENERATION.load(Ordering::Acquire)
+}
+
+/// Whether the helper modules of `dirs` changed since the last call (the
+/// first call counts as a change only when there are helpers).
+pub fn helpers_changed(dirs: &[PathBuf]) -> bool {
+    let now = helper_stamps(dirs);
+    let mut seen = HELPERS.lock().unwrap_or_else(|p| p.into_inner());
+    if *seen == now {
+        return false;
+    }
+    *seen = now;
+    HELPERS_GENERATION.fetch_add(1, Ordering::AcqRel);
+    true
 }
 
 /// What the last load produced: the modules in service, and the problems.
@@ -252,8 +309,9 @@ pub struct LoadReport {
 static CURRENT: Mutex<Option<LoadReport>> = Mutex::new(None);
 
 /// Load every plugin file of `dirs`; a file that fails keeps its previous
-/// version. Files whose content did not change keep their generation.
-pub fn load_all(vm: &Vm, dirs: &[PathBuf]) -> LoadReport {
+/// version. Files whose content did not change keep their generation,
+/// unless `all` (the helper modules they may require changed).
+pub fn load_all(vm: &Vm, dirs: &[PathBuf], all: bool) -> LoadReport {
     let previous = CURRENT
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -263,7 +321,7 @@ pub fn load_all(vm: &Vm, dirs: &[PathBuf]) -> LoadReport {
     let mut modules = BTreeMap::new();
     for (name, path) in files {
         let unchanged = previous.modules.get(&name).filter(|old| {
-            old.path == path
+            !all && old.path == path
                 && std::fs::read_to_string(&path).is_ok_and(|text| *old.source == *text)
         });
         if let Some(old) = unchanged {

@@ -70,8 +70,10 @@ local ngx = {
     OK = 0, ERROR = -1, AGAIN = -2, DONE = -4, DECLINED = -5,
     null = null,
     STDERR = 0, EMERG = 1, ALERT = 2, CRIT = 3, ERR = 4, WARN = 5, NOTICE = 6, INFO = 7, DEBUG = 8,
-    HTTP_GET = "GET", HTTP_HEAD = "HEAD", HTTP_PUT = "PUT", HTTP_POST = "POST", HTTP_DELETE = "DELETE",
-    HTTP_OPTIONS = "OPTIONS", HTTP_PATCH = "PATCH", HTTP_TRACE = "TRACE",
+    -- Method constants are numbers, as in OpenResty (ngx.req.set_method takes them).
+    HTTP_GET = 2, HTTP_HEAD = 4, HTTP_POST = 8, HTTP_PUT = 16, HTTP_DELETE = 32, HTTP_MKCOL = 64,
+    HTTP_COPY = 128, HTTP_MOVE = 256, HTTP_OPTIONS = 512, HTTP_PROPFIND = 1024, HTTP_PROPPATCH = 2048,
+    HTTP_LOCK = 4096, HTTP_UNLOCK = 8192, HTTP_PATCH = 16384, HTTP_TRACE = 32768,
     HTTP_CONTINUE = 100, HTTP_SWITCHING_PROTOCOLS = 101,
     HTTP_OK = 200, HTTP_CREATED = 201, HTTP_ACCEPTED = 202, HTTP_NO_CONTENT = 204, HTTP_PARTIAL_CONTENT = 206,
     HTTP_SPECIAL_RESPONSE = 300, HTTP_MOVED_PERMANENTLY = 301, HTTP_MOVED_TEMPORARILY = 302,
@@ -104,6 +106,14 @@ ngx.escape_uri = host.escape_uri
 ngx.unescape_uri = host.unescape_uri
 ngx.encode_args = host.encode_args
 ngx.decode_args = host.decode_args
+-- ngx.shared.NAME: process-wide dictionaries, created on first use.
+ngx.shared = setmetatable({}, {
+    __index = function(t, name)
+        local dict = host.shared_dict(name)
+        rawset(t, name, dict)
+        return dict
+    end,
+})
 ngx.re = { match = host.re_match, find = host.re_find, gsub = host.re_gsub, sub = host.re_sub }
 
 function ngx.exit(code)
@@ -569,5 +579,10 @@ local function call_phase(fn, conf, carried)
     return finish(ctx, fn(conf, ctx))
 end
 
+-- Forget the required modules (their files changed): the next require reads them again.
+local function forget_required()
+    loaded = {}
+end
+
 sandbox.ngx = ngx
-return core, ngx, call_phase
+return core, ngx, call_phase, forget_required

@@ -87,14 +87,15 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Provider>> {
 }
 
 /// Load (again) every adapter file of `dirs`; a file that fails keeps its
-/// previous version. Returns `file: reason` for each failure.
-pub fn load_all(vm: &Vm, dirs: &[PathBuf]) -> Vec<String> {
+/// previous version; unchanged files are kept unless `all`. Returns
+/// `file: reason` for each failure.
+pub fn load_all(vm: &Vm, dirs: &[PathBuf], all: bool) -> Vec<String> {
     let previous = CURRENT.load_full();
     let (files, mut errors) = lua_files(dirs, Some(DIR));
     let mut loaded = BTreeMap::new();
     for (name, path) in files {
         let unchanged = previous.get(&name).filter(|old| {
-            old.module.path == path
+            !all && old.module.path == path
                 && std::fs::read_to_string(&path).is_ok_and(|text| *old.module.source == *text)
         });
         if let Some(old) = unchanged {

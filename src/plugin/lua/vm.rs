@@ -33,6 +33,10 @@ pub struct Vm {
     /// The prelude's `call_phase(fn, conf, carried)`: runs a phase function
     /// with a fresh `ctx` table and returns that table (or nil) first.
     pub call_phase: RegistryKey,
+    /// The prelude's `forget_required()`: empties the `require` cache.
+    forget_required: RegistryKey,
+    /// The helper-module generation the `require` cache belongs to.
+    helpers_seen: Cell<u64>,
     /// Loaded plugin modules by name.
     modules: RefCell<HashMap<Arc<str>, Loaded>>,
     /// Plugin configurations as Lua tables: instance id → (liveness, table).
@@ -93,6 +97,7 @@ pub fn with_vm<R>(f: impl FnOnce(&Vm) -> Result<R, String>) -> Result<R, String>
         *cell.borrow_mut() = Some(vm.clone());
         Ok(vm)
     })?;
+    vm.forget_changed_helpers();
     f(&vm)
 }
 
@@ -146,7 +151,12 @@ impl Vm {
         let sandbox = sandbox_globals(&lua, settings)?;
         let host = super::host::table(&lua, settings)?;
         let array_mt: Table = host.get("array_mt")?;
-        let (_core, _ngx, call_phase): (Table, Table, mlua::Function) = lua
+        let (_core, _ngx, call_phase, forget_required): (
+            Table,
+            Table,
+            mlua::Function,
+            mlua::Function,
+        ) = lua
             .load(include_str!("prelude.lua"))
             .set_name("=strait/prelude.lua")
             .set_mode(ChunkMode::Text)
@@ -155,6 +165,8 @@ impl Vm {
         Ok(Vm {
             array_mt: lua.create_registry_value(array_mt)?,
             call_phase: lua.create_registry_value(call_phase)?,
+            forget_required: lua.create_registry_value(forget_required)?,
+            helpers_seen: Cell::new(super::module::helpers_generation()),
             deadline,
             budget,
             modules: RefCell::new(HashMap::new()),
@@ -172,6 +184,21 @@ impl Vm {
         let r = eval_text(&self.lua, source, chunk_name);
         self.deadline.set(None);
         r
+    }
+
+    /// Empty the `require` cache when helper modules changed since it filled.
+    fn forget_changed_helpers(&self) {
+        let now = super::module::helpers_generation();
+        if self.helpers_seen.get() == now {
+            return;
+        }
+        self.helpers_seen.set(now);
+        let forget = self
+            .lua
+            .registry_value::<mlua::Function>(&self.forget_required);
+        if let Err(e) = forget.and_then(|f| f.call::<()>(())) {
+            tracing::warn!("Lua require cache not emptied: {e}");
+        }
     }
 
     /// Call `f` with `args` under the time budget.
