@@ -34,6 +34,9 @@ pub enum StartError {
         /// The socket error.
         source: std::io::Error,
     },
+    /// The configured LLM price table cannot be used.
+    #[error("strait.llm.price_table: {0}")]
+    PriceTable(#[from] crate::llm::price::PriceTableError),
     /// The standalone configuration file is unusable.
     #[error(transparent)]
     Standalone(#[from] crate::config::yaml_source::YamlSourceError),
@@ -42,10 +45,30 @@ pub enum StartError {
     Admin(#[from] crate::admin::setup::AdminSetupError),
 }
 
+/// Put the LLM price table in service: the configured one (which must
+/// load), else `conf/model_prices.json` when present.
+fn load_price_table(configured: Option<&Path>) -> Result<(), StartError> {
+    use crate::llm::price::{self, PriceTable};
+    let default = Path::new("conf/model_prices.json");
+    let path = match configured {
+        Some(p) => p,
+        None if default.exists() => default,
+        None => {
+            tracing::info!("no LLM price table (strait.llm.price_table): costs are unknown");
+            return Ok(());
+        }
+    };
+    let table = PriceTable::load(path)?;
+    tracing::info!(models = table.len(), file = %path.display(), "LLM price table loaded");
+    price::set_table(table);
+    Ok(())
+}
+
 /// Run the gateway until a shutdown signal; `config_path` locates `apisix.yaml` in standalone mode.
 pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartError> {
     // Lua plugins join the registry, then `plugins:` decides which plugins
     // items may use (before anything compiles).
+    load_price_table(cfg.strait.llm.price_table.as_deref())?;
     crate::plugin::lua::settings::set(&cfg.strait.lua);
     crate::plugin::lua::reload();
     let lua_watch = crate::plugin::lua::watch_files();

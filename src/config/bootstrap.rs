@@ -481,6 +481,18 @@ pub struct StraitSection {
     pub retry_body_buffer_bytes: usize,
     /// Lua plugins.
     pub lua: LuaSection,
+    /// LLM traffic.
+    pub llm: LlmSection,
+}
+
+/// `strait.llm`: settings of the AI plugins.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmSection {
+    /// Per-token model prices in LiteLLM's `model_prices_and_context_window.json`
+    /// format, for the cost of each LLM request. Unset: `conf/model_prices.json`
+    /// if it exists (relative to the working directory). Set: the file must load.
+    pub price_table: Option<PathBuf>,
 }
 
 /// `strait.lua`: where Lua plugins come from and how they are confined.
@@ -539,6 +551,7 @@ impl Default for StraitSection {
             snapshot_file: PathBuf::from(".data/snapshot.json"),
             retry_body_buffer_bytes: 64 * 1024,
             lua: LuaSection::default(),
+            llm: LlmSection::default(),
         }
     }
 }

@@ -9,6 +9,16 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use super::model::Usage;
+use super::price::{self, Price};
+
+/// How a request is priced: the provider and the model sent (to look the
+/// answering model up in the price table), or the instance's own price.
+#[derive(Debug)]
+struct Pricing {
+    provider: String,
+    sent_model: String,
+    price: Option<Price>,
+}
 
 /// The figures of one LLM request.
 #[derive(Debug)]
@@ -27,6 +37,7 @@ pub struct LlmStats {
     ttft_us: AtomicU64,
     usage_known: AtomicBool,
     estimated: AtomicBool,
+    pricing: OnceLock<Pricing>,
 }
 
 impl LlmStats {
@@ -45,6 +56,7 @@ impl LlmStats {
             ttft_us: AtomicU64::new(0),
             usage_known: AtomicBool::new(false),
             estimated: AtomicBool::new(false),
+            pricing: OnceLock::new(),
         }
     }
 
@@ -53,6 +65,31 @@ impl LlmStats {
         if !model.is_empty() {
             let _ = self.model.set(model.to_string());
         }
+    }
+
+    /// Price the request as `provider`'s answer to `sent_model`, at `price`
+    /// when the instance sets one (the first call wins).
+    pub fn set_pricing(&self, provider: &str, sent_model: &str, price: Option<Price>) {
+        let _ = self.pricing.set(Pricing {
+            provider: provider.to_string(),
+            sent_model: sent_model.to_string(),
+            price,
+        });
+    }
+
+    /// What the request cost in USD, once its usage and price are known:
+    /// the instance's price, else the price table's for the answering
+    /// model, the model sent or the model asked for.
+    pub fn cost(&self) -> Option<f64> {
+        let usage = self.usage()?;
+        let pricing = self.pricing.get()?;
+        let price = pricing.price.or_else(|| {
+            price::table().lookup(
+                &pricing.provider,
+                &[self.model(), &pricing.sent_model, &self.request_model],
+            )
+        })?;
+        Some(price.cost(&usage))
     }
 
     /// The first token (or the whole answer) arrived now; later calls keep the first time.
@@ -125,6 +162,7 @@ impl LlmStats {
                 "false"
             })),
             "llm_time_to_first_token" => self.ttft_ms().and_then(n),
+            "llm_cost" => self.cost().map(|c| Cow::Owned(c.to_string())),
             _ => None,
         }
     }

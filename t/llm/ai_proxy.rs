@@ -223,7 +223,14 @@ async fn an_unreachable_provider_is_a_502_in_the_clients_shape() {
 
 #[tokio::test]
 async fn loggers_see_the_llm_variables() {
-    let env = Env::start().await;
+    let prices = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/model_prices.json");
+    let env = Env::start_with(|o| {
+        o.extra_yaml(&format!(
+            "  llm:\n    price_table: {:?}\n",
+            prices.display().to_string()
+        ))
+    })
+    .await;
     let mock = MockLlm::start().await;
     let dir = tempfile::tempdir().expect("dir");
     let log = dir.path().join("llm.log");
@@ -235,10 +242,11 @@ async fn loggers_see_the_llm_variables() {
             "file-logger": {"path": log.display().to_string(), "batch_max_size": 1, "log_format": {
                 "type": "$request_type", "asked": "$request_llm_model", "model": "$llm_model",
                 "prompt": "$llm_prompt_tokens", "completion": "$llm_completion_tokens",
-                "total": "$llm_total_tokens", "ttft": "$llm_time_to_first_token"}}}}),
+                "total": "$llm_total_tokens", "ttft": "$llm_time_to_first_token",
+                "cost": "$llm_cost"}}}}),
     )
     .await;
-    let mut body = chat("m", "four");
+    let mut body = chat("gpt-4o-mini", "four");
     body["stream"] = json!(true);
     env.post_until("/v1/chat/completions", &body.to_string(), |r| {
         r.status == 200
@@ -255,14 +263,24 @@ async fn loggers_see_the_llm_variables() {
         .expect("a log line");
     let entry = read().expect("log entry");
     assert_eq!(entry["type"], "ai_stream");
-    assert_eq!(entry["asked"], "m");
-    assert_eq!(entry["model"], "m-0001");
+    assert_eq!(entry["asked"], "gpt-4o-mini");
+    assert_eq!(entry["model"], "gpt-4o-mini-0001");
     assert_eq!(
         entry["prompt"], "4",
         "usage the client did not ask for is still counted"
     );
     assert_eq!(entry["completion"], "2");
     assert_eq!(entry["total"], "6");
+    // Priced from conf/model_prices.json: the answering model is unknown
+    // there, the model sent is not (0.15 $/M input, 0.60 $/M output).
+    let cost: f64 = entry["cost"]
+        .as_str()
+        .and_then(|c| c.parse().ok())
+        .expect("cost");
+    assert!(
+        (cost - (4.0 * 0.15e-6 + 2.0 * 0.6e-6)).abs() < 1e-12,
+        "{entry}"
+    );
     assert!(
         entry["ttft"]
             .as_str()

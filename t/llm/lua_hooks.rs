@@ -33,6 +33,7 @@ function _M.header_filter(conf, ctx)
     core.response.set_header("X-Tokens", usage.total_tokens)
     core.response.set_header("X-Asked", ctx.asked_model)
     core.response.set_header("X-Var-Prompt", ctx.var.llm_prompt_tokens)
+    core.response.set_header("X-Cost", usage.cost)
 end
 
 return _M
@@ -46,7 +47,8 @@ async fn a_lua_plugin_changes_the_decoded_request_and_reads_usage() {
         "/routes/llm",
         json!({"uri": "/v1/chat/completions", "plugins": {
             "ai-proxy": {"provider": "openai-compatible", "auth": {},
-                         "override": {"endpoint": mock.base()}},
+                         "override": {"endpoint": mock.base()},
+                         "price": {"input_cost_per_token": 0.000001, "output_cost_per_token": 0.000002}},
             "llm-shaper": {"cap": 50}}}),
     )
     .await;
@@ -74,6 +76,11 @@ async fn a_lua_plugin_changes_the_decoded_request_and_reads_usage() {
     assert_eq!(r.headers["x-tokens"], "11");
     assert_eq!(r.headers["x-var-prompt"], "8");
     assert_eq!(r.headers["x-asked"], "m");
+    let cost: f64 = r
+        .header("x-cost")
+        .and_then(|c| c.parse().ok())
+        .expect("a cost in USD");
+    assert!((cost - (8.0 * 1e-6 + 3.0 * 2e-6)).abs() < 1e-12, "{cost}");
 }
 
 #[tokio::test]

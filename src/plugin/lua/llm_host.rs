@@ -69,6 +69,9 @@ pub fn install(lua: &Lua, h: &Table) -> mlua::Result<()> {
                 t.raw_set("reasoning_tokens", u.reasoning_tokens)?;
                 t.raw_set("estimated", u.estimated)?;
             }
+            if let Some(cost) = stats.cost() {
+                t.raw_set("cost", cost)?;
+            }
             Ok(LuaValue::Table(t))
         })?,
     )?;

@@ -58,6 +58,7 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
             s
         }
     };
+    stats.set_pricing(target.provider.name(), &req.model, target.price);
     let out = match target.provider.build_request(&req, protocol.name()) {
         Ok(o) => o,
         Err(e) => return plugin_response(error_response(protocol, &e)),

@@ -107,6 +107,9 @@ impl PluginFactory for AiProxyFactory {
                 "keepalive_pool": {"type": "integer", "minimum": 1, "default": 30},
                 "streaming_flush_interval_ms": {"type": "integer", "minimum": 0, "default": 10},
                 "ssl_verify": {"type": "boolean", "default": true},
+                // strait's own: per-token USD prices of this instance, over
+                // the price table's (LiteLLM's field names).
+                "price": price_schema(),
             },
             "required": ["provider", "auth"],
         })
@@ -121,6 +124,23 @@ impl PluginFactory for AiProxyFactory {
             target: Arc::new(target),
         }))
     }
+}
+
+/// `price`: LiteLLM's per-token price fields.
+pub fn price_schema() -> Value {
+    let usd = json!({"type": "number", "minimum": 0});
+    json!({
+        "type": "object",
+        "properties": {
+            "input_cost_per_token": usd,
+            "output_cost_per_token": usd,
+            "cache_read_input_token_cost": usd,
+            "cache_creation_input_token_cost": usd,
+            "output_cost_per_reasoning_token": usd,
+        },
+        "required": ["input_cost_per_token", "output_cost_per_token"],
+        "additionalProperties": false,
+    })
 }
 
 /// Answer with `err` in the client's protocol.

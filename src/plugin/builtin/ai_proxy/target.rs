@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config::compiled::Timeouts;
 use crate::config::resource::UpstreamConf;
+use crate::llm::price::Price;
 use crate::llm::{provider, Provider};
 use crate::proxy::path::encode_component;
 use crate::upstream::Upstream;
@@ -38,6 +39,8 @@ pub struct AiTarget {
     pub max_request_bytes: usize,
     /// `max_response_bytes`, for a complete (non-streamed) answer.
     pub max_response_bytes: usize,
+    /// `price`: this instance's per-token prices, over the price table's.
+    pub price: Option<Price>,
 }
 
 /// The adapter for `name`: a native provider, else a Lua provider.
@@ -156,6 +159,12 @@ impl AiTarget {
                 .get("max_response_bytes")
                 .and_then(Value::as_u64)
                 .map_or(DEFAULT_MAX_RESPONSE, |n| n as usize),
+            price: match conf.get("price") {
+                Some(p) => {
+                    Some(serde_json::from_value(p.clone()).map_err(|e| format!("price: {e}"))?)
+                }
+                None => None,
+            },
         })
     }
 
