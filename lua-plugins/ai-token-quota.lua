@@ -11,6 +11,9 @@
 -- live in this gateway process (`ngx.shared["ai-token-quota"]`), so each
 -- gateway node counts its own traffic.
 --
+-- Only answers with usage figures count: a stream cut before the
+-- provider's final usage report costs nothing until strait estimates usage.
+--
 -- Refused requests get `rejected_code` (429) with `Retry-After` and an
 -- error body both the OpenAI and the Anthropic SDKs read:
 -- `{"type": "error", "error": {"type": "rate_limit_error", "message": …}}`.

@@ -31,8 +31,11 @@ local function image_data(url)
     return data
 end
 
-local function message(m, tool_names)
-    local out = { role = m.role }
+-- One canonical message as Ollama messages: each tool result is a `tool`
+-- message of its own (named by the tool that was called), the rest of the
+-- content one message with the original role.
+local function messages_of(m, tool_names, out)
+    local before = #out
     local text, images, calls, thinking = {}, {}, {}, {}
     for _, part in ipairs(m.content or {}) do
         if part.type == "text" then
@@ -51,35 +54,41 @@ local function message(m, tool_names)
             end
             calls[#calls + 1] = { ["function"] = { name = part.name, arguments = args } }
         elseif part.type == "tool_result" then
-            out.role = "tool"
-            out.tool_name = tool_names[part.tool_call_id]
-            text[#text + 1] = part.content
+            out[#out + 1] = { role = "tool", tool_name = tool_names[part.tool_call_id], content = part.content }
         elseif part.type == "thinking" then
             thinking[#thinking + 1] = part.text
         end
         -- redacted thinking is Anthropic's own: nothing to send.
     end
-    out.content = table.concat(text)
+    if m.role == "tool" and #text == 0 and #images == 0 then
+        return true
+    end
+    local msg = { role = m.role == "tool" and "user" or m.role, content = table.concat(text) }
     if #images > 0 then
-        out.images = array(images)
+        msg.images = array(images)
     end
     if #calls > 0 then
-        out.tool_calls = array(calls)
+        msg.tool_calls = array(calls)
     end
     if #thinking > 0 then
-        out.thinking = table.concat(thinking)
+        msg.thinking = table.concat(thinking)
     end
-    return out
+    if msg.content ~= "" or msg.images or msg.tool_calls or msg.thinking or #out == before then
+        out[#out + 1] = msg
+    end
+    return true
 end
+
+-- `think`: true, false or a level ("low", "medium", "high").
+local THINK = { none = false, minimal = "low", low = "low", medium = "medium", high = "high" }
 
 function _M.build_request(req, client)
     local messages, tool_names = array(), {}
     for _, m in ipairs(req.messages) do
-        local out, err = message(m, tool_names)
-        if not out then
+        local ok, err = messages_of(m, tool_names, messages)
+        if not ok then
             return nil, err
         end
-        messages[#messages + 1] = out
     end
     local options = {
         temperature = req.temperature,
@@ -120,7 +129,10 @@ function _M.build_request(req, client)
         end
     end
     if req.reasoning_effort then
-        body.think = req.reasoning_effort
+        body.think = THINK[req.reasoning_effort]
+        if body.think == nil then
+            return nil, "reasoning_effort " .. req.reasoning_effort .. " is not one Ollama knows"
+        end
     elseif req.thinking_budget then
         body.think = true
     end
@@ -136,7 +148,12 @@ local function stop_reason(done_reason, called_tools)
     return STOP[done_reason or "stop"] or { other = done_reason }
 end
 
+-- Token counts, when Ollama gave them (a cached prompt may have no
+-- `prompt_eval_count`; with neither count the usage is unknown).
 local function usage(answer)
+    if answer.prompt_eval_count == nil and answer.eval_count == nil then
+        return nil
+    end
     return {
         prompt_tokens = answer.prompt_eval_count or 0,
         completion_tokens = answer.eval_count or 0,
@@ -212,7 +229,10 @@ function _M.decode_stream(line, state)
     end
     if chunk.done then
         events[#events + 1] = { type = "stop", reason = stop_reason(chunk.done_reason, state.tool_calls ~= nil) }
-        events[#events + 1] = { type = "usage", usage = usage(chunk) }
+        local u = usage(chunk)
+        if u then
+            events[#events + 1] = { type = "usage", usage = u }
+        end
     end
     return events
 end

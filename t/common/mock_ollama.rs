@@ -6,10 +6,12 @@
 //! |---------------|--------------------------------------------------------------|
 //! | `missing`     | 404 `{"error": "model \"missing\" not found, …"}`             |
 //! | `tool-caller` | a call of `get_weather` with `{"city": "Paris"}`              |
+//! | `fail-mid-stream` | one streamed line, then `{"error": "…"}` (as Ollama reports a failure mid-stream) |
 //! | anything else | `echo: <last user text>` (plus `[n images]`), word by word 10 ms apart when streamed; `thinking` when `think` is set |
 //!
 //! `prompt_eval_count` = characters of the last user text, `eval_count` =
-//! words of the answer.
+//! words of the answer. Streamed lines are written in two frames each, cut
+//! mid-line, as a network may deliver them.
 
 use std::time::Duration;
 
@@ -67,41 +69,53 @@ pub fn answer(body: &Value) -> Response<MockBody> {
         counts(&mut v);
         return full(StatusCode::OK, v);
     }
+    let fails = model == "fail-mid-stream";
     let mut last = json!({"model": model, "created_at": CREATED_AT,
                           "message": {"role": "assistant", "content": ""},
                           "done": true, "done_reason": "stop"});
     counts(&mut last);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
     tokio::spawn(async move {
+        let send = |text: String| {
+            let tx = tx.clone();
+            async move {
+                let cut = text.len() / 2;
+                for piece in [&text[..cut], &text[cut..]] {
+                    let _ = tx
+                        .send(Ok(Frame::data(Bytes::from(piece.to_string()))))
+                        .await;
+                }
+            }
+        };
         let line = |message: Value| {
             let v = json!({"model": model, "created_at": CREATED_AT, "message": message, "done": false});
-            Ok(Frame::data(Bytes::from(format!("{v}\n"))))
+            format!("{v}\n")
         };
         if let Some(t) = thinking {
-            let _ = tx
-                .send(line(
-                    json!({"role": "assistant", "content": "", "thinking": t}),
-                ))
-                .await;
+            send(line(
+                json!({"role": "assistant", "content": "", "thinking": t}),
+            ))
+            .await;
         }
         if let Some(c) = tool_calls {
-            let _ = tx
-                .send(line(
-                    json!({"role": "assistant", "content": "", "tool_calls": c}),
-                ))
-                .await;
+            send(line(
+                json!({"role": "assistant", "content": "", "tool_calls": c}),
+            ))
+            .await;
         } else {
             for (i, w) in words.iter().enumerate() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 let piece = if i == 0 { w.clone() } else { format!(" {w}") };
-                let _ = tx
-                    .send(line(json!({"role": "assistant", "content": piece})))
-                    .await;
+                send(line(json!({"role": "assistant", "content": piece}))).await;
+                if fails {
+                    let error =
+                        json!({"error": "an error was encountered while running the model"});
+                    send(format!("{error}\n")).await;
+                    return;
+                }
             }
         }
-        let _ = tx
-            .send(Ok(Frame::data(Bytes::from(format!("{last}\n")))))
-            .await;
+        send(format!("{last}\n")).await;
     });
     let mut r = Response::new(StreamBody::new(tokio_stream_from(rx)).boxed());
     r.headers_mut()

@@ -157,6 +157,27 @@ async fn the_ollama_adapter_serves_openai_clients() {
         .iter()
         .any(|c| c["choices"][0]["finish_reason"] == "tool_calls"));
 
+    // A failure Ollama reports mid-stream ends the client's stream with an error.
+    let mut body = chat("fail-mid-stream", json!("a b c"));
+    body["stream"] = json!(true);
+    let r = env
+        .post_json("/v1/chat/completions", &body.to_string())
+        .await;
+    assert_eq!(r.status, 200);
+    let chunks = sse_json(&r.body);
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "echo:", "what came before the failure: {}", r.body);
+    assert_eq!(
+        chunks.last().unwrap()["error"]["message"],
+        "an error was encountered while running the model",
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("[DONE]"), "{}", r.body);
+
     // Ollama's error answers reach the client in its shape.
     let r = env
         .post_json(
@@ -234,6 +255,37 @@ async fn the_ollama_adapter_serves_anthropic_clients_with_thinking() {
         .filter_map(|e| e["delta"]["thinking"].as_str())
         .collect();
     assert_eq!(thinking, "thinking about why");
+    let delta = events
+        .iter()
+        .find(|e| e["type"] == "message_delta")
+        .expect("message_delta");
+    assert_eq!(delta["delta"]["stop_reason"], "end_turn");
+    assert_eq!(delta["usage"]["output_tokens"], 2);
+
+    // A tool round trip: each tool result becomes a `tool` message named by
+    // its tool, the text after them a user message.
+    let body = json!({"model": "qwen3", "max_tokens": 100, "messages": [
+        {"role": "user", "content": "weather and time?"},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+            {"type": "tool_use", "id": "toolu_2", "name": "get_time", "input": {}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"},
+            {"type": "tool_result", "tool_use_id": "toolu_2", "content": "noon"},
+            {"type": "text", "text": "thanks"}]}]});
+    let r = env.post_json("/v1/messages", &body.to_string()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        mock.received().last().unwrap().body["messages"],
+        json!([
+            {"role": "user", "content": "weather and time?"},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+                {"function": {"name": "get_time", "arguments": {}}}]},
+            {"role": "tool", "tool_name": "get_weather", "content": "sunny"},
+            {"role": "tool", "tool_name": "get_time", "content": "noon"},
+            {"role": "user", "content": "thanks"}])
+    );
 }
 
 const FLAKY: &str = r#"

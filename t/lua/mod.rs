@@ -57,6 +57,11 @@ pub fn write_plugin(dir: &Path, name: &str, source: &str) {
 /// A gateway whose Lua plugin directories are a temporary one and the
 /// repository's `lua-plugins/` (the shipped plugins).
 pub async fn shipped_env() -> (Env, tempfile::TempDir) {
+    shipped_env_with(&[]).await
+}
+
+/// [`shipped_env`] with `files` (name, source) in the temporary directory.
+pub async fn shipped_env_with(files: &[(&str, &str)]) -> (Env, tempfile::TempDir) {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("lua-plugins");
-    start(&[], &[&shipped], "").await
+    start(files, &[&shipped], "").await
 }

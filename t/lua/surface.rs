@@ -209,6 +209,14 @@ function _M.access(conf, ctx)
         ngx.req.set_method(ngx.HTTP_PUT)
         return
     end
+    if ctx.var.uri == "/echo/expiring" then
+        if ctx.var.arg_step == "set" then
+            dict:set("short", "v", 0.2)
+            dict:incr("short_count", 1, 0, 0.2)
+        end
+        return 200, { short = dict:get("short") or "gone", count = dict:get("short_count") or "gone",
+                      add = all(dict:add("short", "again")) }
+    end
     if ctx.var.uri == "/echo/count" then
         local n = dict:incr("hits", 1, 0)
         return 200, { hits = n }
@@ -303,6 +311,19 @@ async fn shared_dicts_set_method_and_held_chunks_behave_as_in_openresty() {
         assert_eq!(n, last + 1, "{}", r.body);
         last = n;
     }
+
+    // Entries expire (exptime, incr's init_ttl); an expired key can be added again.
+    let r = env.get("/echo/expiring?step=set", &[]).await;
+    assert_eq!(
+        r.json(),
+        json!({"short": "v", "count": 1, "add": "false,exists,false"})
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let r = env.get("/echo/expiring", &[]).await;
+    assert_eq!(
+        r.json(),
+        json!({"short": "gone", "count": "gone", "add": "true,nil,false"})
+    );
 
     // ngx.req.set_method takes OpenResty's numeric constants.
     let r = env.get("/echo/method", &[]).await;

@@ -336,19 +336,6 @@ impl<V> Sharded<V> {
         r
     }
 
-    /// `f` of the entry of `key`, if there is one.
-    pub fn get<R>(&self, key: &str, f: impl FnOnce(&V) -> R) -> Option<R> {
-        let map = self.shard(key);
-        map.get(key).map(f)
-    }
-
-    /// Drop every entry.
-    pub fn clear(&self) {
-        for shard in &self.shards {
-            shard.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        }
-    }
-
     fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, HashMap<String, V>> {
         let mut h = Fnv(0xcbf2_9ce4_8422_2325);
         h.write(key.as_bytes());

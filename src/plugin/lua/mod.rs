@@ -43,6 +43,10 @@ use super::{registry, BuildEnv, Ctx, Plugin, PluginFactory, PluginResponse, Step
 /// Load (again) every Lua plugin file and put the result in the registry.
 /// Files that fail keep their previous version; the report says why.
 pub fn reload() -> LoadReport {
+    // One reload at a time (the Admin API's and the file watcher's): each
+    // decides from what the previous one left.
+    static RELOADING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = RELOADING.lock().unwrap_or_else(|p| p.into_inner());
     let dirs = settings::get().plugin_dirs;
     // A changed helper module changes every plugin that may require it.
     let all = module::helpers_changed(&dirs);

@@ -18,12 +18,15 @@
 //! ```
 //!
 //! A function may decline with `nil, "reason"`: a declined request is the
-//! client's 400, a declined answer the provider's 502. A Lua error or a
-//! timeout answers 500, is logged with the adapter's name and counted in
-//! `strait_lua_errors_total`. Calls run in whichever worker's VM polls the
+//! client's 400, a declined answer the provider's 502, a declined stream
+//! record an error event that ends the stream. A Lua error or a timeout
+//! answers 500, is logged with the adapter's name and counted in
+//! `apisix_lua_plugin_errors`. Calls run in whichever worker's VM polls the
 //! request, so a stream's `state` table is carried between calls by strait
 //! (plain data only). Files are loaded and reloaded with the plugins; a
-//! file that fails keeps its previous version.
+//! file that fails keeps its previous version. A reloaded adapter's
+//! functions apply to configured routes at once; its `default_endpoint`
+//! when a route is next built.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -191,7 +194,8 @@ fn base_of(endpoint: &str) -> Result<String, String> {
 #[derive(Clone)]
 struct LuaProvider {
     name: String,
-    /// The version loaded when the configuration was built; calls use the
+    /// The version loaded when the configuration was built (its
+    /// `default_endpoint` is the route's); calls use the functions of the
     /// version in service now, so a reloaded file applies at once.
     spec: Arc<Spec>,
 }
@@ -583,5 +587,86 @@ impl StreamDecoder for LuaStreamDecoder {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoder(framing: Framing) -> LuaStreamDecoder {
+        let spec = Arc::new(Spec {
+            module: Arc::new(ModuleSpec::library(
+                "ai-providers/t".into(),
+                Path::new("t.lua"),
+                "return {}".into(),
+            )),
+            default_base: String::new(),
+            framing,
+            has_finish: false,
+        });
+        LuaStreamDecoder {
+            framing,
+            provider: LuaProvider {
+                name: "t".into(),
+                spec,
+            },
+            sse: SseParser::new(),
+            line: Vec::new(),
+            state: Value::Null,
+            started: false,
+            stopped: false,
+            ended: false,
+        }
+    }
+
+    fn data(records: Vec<Record>) -> Vec<(String, Option<String>)> {
+        records.into_iter().map(|r| (r.data, r.event)).collect()
+    }
+
+    #[test]
+    fn ndjson_lines_are_records_however_the_bytes_are_cut() {
+        let mut d = decoder(Framing::Ndjson);
+        assert!(d.records(br#"{"a":1}"#).unwrap().is_empty());
+        let got = d.records(b"\r\n\n{\"b\":").unwrap();
+        assert_eq!(data(got), [(r#"{"a":1}"#.to_string(), None)]);
+        let got = d.records(b"2}\n{\"c\":3}\n").unwrap();
+        assert_eq!(
+            data(got),
+            [
+                (r#"{"b":2}"#.to_string(), None),
+                (r#"{"c":3}"#.to_string(), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn sse_events_are_records_with_their_names() {
+        let mut d = decoder(Framing::Sse);
+        let got = d
+            .records(b"event: delta\ndata: {\"x\":1}\n\ndata: [DO")
+            .unwrap();
+        assert_eq!(
+            data(got),
+            [(r#"{"x":1}"#.to_string(), Some("delta".into()))]
+        );
+        assert_eq!(
+            data(d.records(b"NE]\n\n").unwrap()),
+            [("[DONE]".to_string(), None)]
+        );
+    }
+
+    #[test]
+    fn an_endpoint_holds_only_scheme_and_authority() {
+        assert_eq!(
+            base_of("http://127.0.0.1:11434").unwrap(),
+            "http://127.0.0.1:11434"
+        );
+        assert_eq!(
+            base_of("https://api.example.com/").unwrap(),
+            "https://api.example.com"
+        );
+        assert!(base_of("https://api.example.com/v1").is_err());
+        assert!(base_of("ftp://x").is_err());
     }
 }

@@ -67,13 +67,14 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
     for (k, v) in ctx.req.headers.iter().filter(|(k, _)| forwarded(k)) {
         headers.append(k.clone(), v.clone());
     }
-    for (k, v) in out.headers.iter().chain(target.auth_headers.iter()) {
-        headers.insert(k.clone(), v.clone());
-    }
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    // The adapter's headers (it may name another content type), then the credentials.
+    for (k, v) in out.headers.iter().chain(target.auth_headers.iter()) {
+        headers.insert(k.clone(), v.clone());
+    }
     headers.insert(header::CONTENT_LENGTH, out.body.len().into());
     let mut builder = Request::builder()
         .method(Method::POST)

@@ -45,6 +45,8 @@ impl TranslatingBody {
         }
     }
 
+    /// Encode the pending events; an `Error` ends the stream (what follows
+    /// it is dropped, and so is the provider's connection).
     fn encode_events(&mut self) {
         for ev in self.events.drain(..) {
             match &ev {
@@ -56,7 +58,13 @@ impl TranslatingBody {
                 _ => {}
             }
             self.encoder.encode(&ev, &mut self.out);
+            if matches!(ev, StreamEvent::Error { .. }) {
+                self.encoder.finish(&mut self.out);
+                self.finished = true;
+                break;
+            }
         }
+        self.events.clear();
     }
 
     fn fail(&mut self, message: String) {
@@ -69,8 +77,10 @@ impl TranslatingBody {
 
     fn finish(&mut self) {
         self.encode_events();
-        self.encoder.finish(&mut self.out);
-        self.finished = true;
+        if !self.finished {
+            self.encoder.finish(&mut self.out);
+            self.finished = true;
+        }
     }
 }
 
