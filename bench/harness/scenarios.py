@@ -8,6 +8,8 @@ import re
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 
 from . import config_io, stats, wrk
@@ -125,6 +127,23 @@ def setup_routes(bench):
     )
     config_io.admin_put(
         s, "/routes/lua", {"uri": "/lua", "upstream_id": "1", "plugins": {"bench-trivial": {}}}
+    )
+    # Scenario 8: ai-proxy to the fake upstream's fixed chat completion.
+    config_io.admin_put(
+        s,
+        "/routes/ai",
+        {
+            "uri": "/v1/chat/completions",
+            "plugins": {
+                "ai-proxy": {
+                    "provider": "openai-compatible",
+                    "auth": {"header": {"Authorization": "Bearer sk-upstream"}},
+                    "override": {
+                        "endpoint": f"http://127.0.0.1:{bench.upstream_port}/v1/chat/completions"
+                    },
+                }
+            },
+        },
     )
     for path, headers in [("/hello", {}), ("/limited", {}), ("/keyed", {"apikey": "bench-key"}), ("/lua", {})]:
         wait_http(s.url(path), expect=200, headers=headers)
@@ -335,10 +354,30 @@ def micro(bench, names=("router", "hot_paths")):
             bench.figures.setdefault("micro", []).append(m.groups())
 
 
+def _check_chat(url):
+    """One chat completion through `url` must answer 200 (the route is live)."""
+    body = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello."}]}'
+    deadline = time.monotonic() + 10
+    while True:
+        req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as e:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url}: no chat completion: {e}") from e
+        time.sleep(0.05)
+
+
 def llm(bench):
     """8. LLM: a chat completion direct to the mock and through LiteLLM."""
     scen = "8. LLM chat completion"
-    candidates = [("direct", bench.direct_url("/v1/chat/completions"), ())]
+    candidates = [
+        ("direct", bench.direct_url("/v1/chat/completions"), ()),
+        ("strait", bench.strait.url("/v1/chat/completions"), ()),
+    ]
+    _check_chat(bench.strait.url("/v1/chat/completions"))
     # Started only now: an idle Python process on the proxy core would
     # disturb the other scenarios.
     litellm = start_litellm(bench.strait.procs, bench.upstream_port)
@@ -348,7 +387,13 @@ def llm(bench):
     try:
         # LiteLLM serves hundreds of requests/s at most: 16 connections keep
         # it saturated without queueing seconds of latency.
-        runs = _rotating(bench, candidates, connections=16, script="chat_completion.lua")
+        runs = _rotating(
+            bench,
+            candidates,
+            connections=16,
+            script="chat_completion.lua",
+            cpu_pids={"strait": bench.strait.pid},
+        )
     finally:
         if litellm:
             bench.strait.procs.stop(litellm[1])
@@ -362,7 +407,8 @@ def llm(bench):
             Row(scen, "LiteLLM proxy, 1 worker", stats.Series([]), stats.Series([]), stats.Series([]),
                 note="not installed: .ci/install-deps.sh --bench")
         )
-    bench.rows.append(
-        Row(scen, "strait ai-proxy", stats.Series([]), stats.Series([]), stats.Series([]),
-            note="not run: ai-proxy arrives with issue 7")
-    )
+    bench.rows.append(_row(scen, "strait ai-proxy", runs["strait"], "direct", runs["direct"]))
+    if "litellm" in runs:
+        bench.figures["ai_proxy_vs_litellm"] = (
+            stats.of(runs["strait"], "rps").median / stats.of(runs["litellm"], "rps").median
+        )
