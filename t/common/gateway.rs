@@ -143,7 +143,23 @@ pub struct Gateway {
 impl Gateway {
     /// Write the config, spawn the binary and wait until `/status` answers
     /// (not until ready: some tests start it while etcd is down).
+    ///
+    /// Ports are picked free but only bound by the gateway later, so a test
+    /// running in parallel (another process) may take one first: a start
+    /// that fails on a port in use is tried again with other ports.
     pub async fn start(opts: GatewayOpts) -> Gateway {
+        for _ in 0..4 {
+            match Gateway::try_start(opts.clone()).await {
+                Ok(gw) => return gw,
+                Err(log) if log.contains("Address already in use") => continue,
+                Err(log) => panic!("gateway exited at start\n--- gateway log ---\n{log}"),
+            }
+        }
+        panic!("gateway could not get free ports in 4 attempts");
+    }
+
+    /// [`Gateway::start`] once; the log when the gateway exits at start.
+    async fn try_start(opts: GatewayOpts) -> Result<Gateway, String> {
         let dir = tempfile::Builder::new()
             .prefix("strait-gw-")
             .tempdir()
@@ -217,17 +233,14 @@ impl Gateway {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = gw.try_exit() {
-                panic!(
-                    "gateway exited at start with {status}\n--- gateway log ---\n{}",
-                    gw.log()
-                );
+                return Err(format!("exit {status}\n{}", gw.log()));
             }
             let probe = get(&status_url)
                 .timeout(Duration::from_secs(1))
                 .send()
                 .await;
             if matches!(probe, Ok(ref r) if r.status == 200) {
-                return gw;
+                return Ok(gw);
             }
             if Instant::now() > deadline {
                 panic!(
