@@ -300,6 +300,7 @@ return {
             while true do end
         end
         return { path = "/v1/chat/completions",
+                 headers = { ["content-type"] = "application/json; charset=utf-8" },
                  body = { model = req.model, messages = {{ role = "user", content = "x" }} } }
     end,
     decode_response = function(body)
@@ -324,6 +325,11 @@ async fn a_failing_adapter_answers_500_and_a_reload_takes_effect() {
     let r = env.post_json("/v1/chat/completions", &ok).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["choices"][0]["message"]["content"], "v1: echo: x");
+    assert_eq!(
+        mock.received().last().unwrap().headers["content-type"],
+        "application/json; charset=utf-8",
+        "the adapter's content type is sent"
+    );
 
     for model in ["explode", "loop"] {
         let r = env

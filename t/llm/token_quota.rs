@@ -44,9 +44,14 @@ async fn counted(env: &Env, key: &str, used: u64) {
 }
 
 async fn ask(env: &Env, key: &str, text: &str, stream: bool) -> Resp {
+    ask_at(env, "/v1/chat/completions", key, text, stream).await
+}
+
+/// A chat completion at `path` as the consumer of `key`.
+async fn ask_at(env: &Env, path: &str, key: &str, text: &str, stream: bool) -> Resp {
     let body = json!({"model": "m", "stream": stream,
                       "messages": [{"role": "user", "content": text}]});
-    request(Method::POST, env.gw.url("/v1/chat/completions"))
+    request(Method::POST, env.gw.url(path))
         .header("content-type", "application/json")
         .header("apikey", key)
         .body(body.to_string())
@@ -148,30 +153,23 @@ async fn windows_end_and_groups_share_a_quota() {
         )
         .await;
     }
-    let ask_at = |path: &'static str| {
-        let body = json!({"model": "m", "messages": [{"role": "user", "content": "hello"}]});
-        request(Method::POST, env.gw.url(path))
-            .header("content-type", "application/json")
-            .header("apikey", "carol-key")
-            .body(body.to_string())
-            .send()
-    };
     env.post_until("/a/v1/chat/completions", "{}", |r| r.status == 401)
         .await;
     env.post_until("/b/v1/chat/completions", "{}", |r| r.status == 401)
         .await;
     let key = "group:shared|consumer_name=carol";
     // 5 prompt tokens on route a spend the group's quota on route b too.
-    let r = ask_at("/a/v1/chat/completions").await.expect("request");
+    let r = ask_at(&env, "/a/v1/chat/completions", "carol-key", "hello", false).await;
     assert_eq!(r.status, 200, "{}", r.body);
     counted(&env, key, 5).await;
-    let r = ask_at("/b/v1/chat/completions").await.expect("request");
+    let r = ask_at(&env, "/b/v1/chat/completions", "carol-key", "hello", false).await;
     assert_eq!(r.status, 429, "{}", r.body);
     // The window ends: the quota is back.
     let served = crate::common::wait_until(Duration::from_secs(5), || async {
-        ask_at("/b/v1/chat/completions")
+        ask_at(&env, "/b/v1/chat/completions", "carol-key", "hello", false)
             .await
-            .is_ok_and(|r| r.status == 200)
+            .status
+            == 200
     })
     .await;
     gw_assert!(env.gw, served.is_some(), "the quota never came back");

@@ -101,6 +101,12 @@ impl ModuleSpec {
         }
     }
 
+    /// Whether this module was read from `path` and the file still holds
+    /// the same source (then reloading it would change nothing).
+    pub fn unchanged_at(&self, path: &Path) -> bool {
+        self.path == path && std::fs::read_to_string(path).is_ok_and(|t| *self.source == *t)
+    }
+
     /// Whether the module defines `bit` ([`phase`]).
     pub fn has(&self, bit: u8) -> bool {
         self.phases & bit != 0
@@ -320,10 +326,10 @@ pub fn load_all(vm: &Vm, dirs: &[PathBuf], all: bool) -> LoadReport {
     let (files, mut errors) = plugin_files(dirs);
     let mut modules = BTreeMap::new();
     for (name, path) in files {
-        let unchanged = previous.modules.get(&name).filter(|old| {
-            !all && old.path == path
-                && std::fs::read_to_string(&path).is_ok_and(|text| *old.source == *text)
-        });
+        let unchanged = previous
+            .modules
+            .get(&name)
+            .filter(|old| !all && old.unchanged_at(&path));
         if let Some(old) = unchanged {
             modules.insert(name, old.clone());
             continue;

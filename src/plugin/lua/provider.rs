@@ -97,10 +97,9 @@ pub fn load_all(vm: &Vm, dirs: &[PathBuf], all: bool) -> Vec<String> {
     let (files, mut errors) = lua_files(dirs, Some(DIR));
     let mut loaded = BTreeMap::new();
     for (name, path) in files {
-        let unchanged = previous.get(&name).filter(|old| {
-            !all && old.module.path == path
-                && std::fs::read_to_string(&path).is_ok_and(|text| *old.module.source == *text)
-        });
+        let unchanged = previous
+            .get(&name)
+            .filter(|old| !all && old.module.unchanged_at(&path));
         if let Some(old) = unchanged {
             loaded.insert(name, old.clone());
             continue;

@@ -276,6 +276,23 @@ enum When {
 }
 
 impl DictHandle {
+    /// `f` of the live entry of `key` (and the time), under its shard's
+    /// lock; `nil, err` for a key OpenResty would refuse.
+    fn with_live(
+        &self,
+        lua: &Lua,
+        key: &LuaValue,
+        f: impl FnOnce(Option<&mut Entry>, f64) -> mlua::Result<MultiValue>,
+    ) -> mlua::Result<MultiValue> {
+        let key = match key_of(key) {
+            Ok(k) => k,
+            Err(e) => return missing(lua, e),
+        };
+        let now = now_ms();
+        let mut shard = self.0.shard(&key);
+        f(shard.live(&key, now), now)
+    }
+
     fn set(
         &self,
         lua: &Lua,
@@ -351,16 +368,10 @@ impl DictHandle {
 impl UserData for DictHandle {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method("get", |lua, this, key: LuaValue| {
-            let key = match key_of(&key) {
-                Ok(k) => k,
-                Err(e) => return missing(lua, e),
-            };
-            let now = now_ms();
-            let mut shard = this.0.shard(&key);
-            match shard.live(&key, now) {
+            this.with_live(lua, &key, |entry, _| match entry {
                 Some(e) => Ok(MultiValue::from_vec(vec![to_lua(lua, &e.value)?])),
                 None => Ok(MultiValue::from_vec(vec![LuaValue::Nil])),
-            }
+            })
         });
         methods.add_method("set", |lua, this, args| {
             this.set(lua, args, When::Always, Room::Evict)
@@ -385,35 +396,23 @@ impl UserData for DictHandle {
             Ok(())
         });
         methods.add_method("ttl", |lua, this, key: LuaValue| {
-            let key = match key_of(&key) {
-                Ok(k) => k,
-                Err(e) => return missing(lua, e),
-            };
-            let now = now_ms();
-            let mut shard = this.0.shard(&key);
-            match shard.live(&key, now) {
+            this.with_live(lua, &key, |entry, now| match entry {
                 Some(e) => {
                     let left = e.expires_at.map_or(0.0, |t| (t - now) / 1000.0);
                     Ok(MultiValue::from_vec(vec![LuaValue::Number(left)]))
                 }
                 None => missing(lua, "not found"),
-            }
+            })
         });
         methods.add_method("expire", |lua, this, (key, exptime): (LuaValue, f64)| {
-            let key = match key_of(&key) {
-                Ok(k) => k,
-                Err(e) => return missing(lua, e),
-            };
-            let now = now_ms();
-            let expires_at = expiry(Some(exptime), now)?;
-            let mut shard = this.0.shard(&key);
-            match shard.live(&key, now) {
+            let expires_at = expiry(Some(exptime), now_ms())?;
+            this.with_live(lua, &key, |entry, _| match entry {
                 Some(e) => {
                     e.expires_at = expires_at;
                     Ok(MultiValue::from_vec(vec![LuaValue::Boolean(true)]))
                 }
                 None => missing(lua, "not found"),
-            }
+            })
         });
         methods.add_method("flush_all", |_, this, ()| {
             for shard in &this.0.shards {

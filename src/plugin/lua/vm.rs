@@ -289,11 +289,9 @@ impl Vm {
             return Err(format!("{} does not return a table", spec.path.display()));
         };
         if let Ok(mlua::Value::Function(init)) = module.get::<mlua::Value>("init") {
-            self.deadline.set(Some(Instant::now() + self.budget));
-            if let Err(e) = init.call::<()>(()) {
+            if let Err(e) = self.call_budgeted::<()>(&init, ()) {
                 tracing::error!(plugin = %spec.name, "Lua plugin init failed: {e}");
             }
-            self.deadline.set(None);
         }
         let mut phases = Vec::new();
         for (name, bit) in super::module::phase::ALL {
@@ -320,11 +318,9 @@ impl Vm {
     fn destroy(&self, name: &str, loaded: Loaded) {
         if let Ok(old) = self.lua.registry_value::<Table>(&loaded.table) {
             if let Ok(mlua::Value::Function(destroy)) = old.get::<mlua::Value>("destroy") {
-                self.deadline.set(Some(Instant::now() + self.budget));
-                if let Err(e) = destroy.call::<()>(()) {
+                if let Err(e) = self.call_budgeted::<()>(&destroy, ()) {
                     tracing::warn!(plugin = name, "Lua plugin destroy failed: {e}");
                 }
-                self.deadline.set(None);
             }
         }
         let _ = self.lua.remove_registry_value(loaded.table);
