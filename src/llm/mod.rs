@@ -14,6 +14,7 @@
 pub mod error;
 pub mod model;
 pub mod openai_wire;
+pub mod options;
 pub mod price;
 pub mod protocol;
 pub mod provider;

@@ -306,7 +306,8 @@ impl Upstream {
     }
 }
 
-fn compile_hash_key(hash_on: HashOn, key: Option<&str>) -> Result<HashKey, String> {
+/// `hash_on` and `key` as the source of a `chash` key.
+pub fn compile_hash_key(hash_on: HashOn, key: Option<&str>) -> Result<HashKey, String> {
     use crate::expr::VarName;
     let key = key.unwrap_or("");
     Ok(match hash_on {

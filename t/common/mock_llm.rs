@@ -7,6 +7,7 @@
 //! | `fail-429`         | 429, `Retry-After: 7`, OpenAI's error body               |
 //! | `fail-500`         | 500 with an error body                                   |
 //! | `break-mid-stream` | a stream that stops after one chunk (connection dropped) |
+//! | `slow-<ms>`        | the usual answer, its first byte `<ms>` milliseconds late |
 //! | anything else      | `echo: <last user text>`, streamed word by word 10 ms apart when asked |
 //!
 //! Usage: `prompt_tokens` = characters of the last user text,
@@ -14,9 +15,11 @@
 //! `stream_options.include_usage` is set (as OpenAI does).
 //!
 //! `POST /api/chat` speaks Ollama's native format instead
-//! ([`super::mock_ollama`]).
+//! ([`super::mock_ollama`]). `GET /health` answers 200, or 503 after
+//! [`MockLlm::set_healthy`]`(false)`; health probes are not recorded.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,6 +50,7 @@ pub struct Received {
 pub struct MockLlm {
     port: u16,
     received: Arc<Mutex<Vec<Received>>>,
+    healthy: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -65,11 +69,14 @@ impl MockLlm {
         let port = listener.local_addr().expect("addr").port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let rec = received.clone();
+        let healthy = Arc::new(AtomicBool::new(true));
+        let health = healthy.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let rec = rec.clone();
+                let health = health.clone();
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| handle(req, rec.clone()));
+                    let svc = service_fn(move |req| handle(req, rec.clone(), health.clone()));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
@@ -79,6 +86,7 @@ impl MockLlm {
         MockLlm {
             port,
             received,
+            healthy,
             task,
         }
     }
@@ -86,6 +94,11 @@ impl MockLlm {
     /// `http://127.0.0.1:<port>`.
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Make `GET /health` answer 200 (`true`) or 503.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.healthy.store(healthy, Ordering::Relaxed);
     }
 
     /// Every request so far.
@@ -122,8 +135,18 @@ pub(super) fn last_user_text(body: &Value) -> String {
 async fn handle(
     req: Request<Incoming>,
     received: Arc<Mutex<Vec<Received>>>,
+    healthy: Arc<AtomicBool>,
 ) -> Result<Response<MockBody>, Infallible> {
     let (parts, body) = req.into_parts();
+    if parts.uri.path() == "/health" {
+        let up = healthy.load(Ordering::Relaxed);
+        let status = if up {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        return Ok(full(status, json!({"healthy": up})));
+    }
     let bytes = body
         .collect()
         .await
@@ -154,6 +177,10 @@ async fn handle(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({"error": {"message": "The server had an error", "type": "server_error"}}),
             ))
+        }
+        slow if slow.starts_with("slow-") => {
+            let ms = slow["slow-".len()..].parse().unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         _ => {}
     }

@@ -3,6 +3,7 @@
 //! against mock providers.
 
 mod ai_proxy;
+mod ai_proxy_multi;
 mod fixtures;
 mod lua_hooks;
 mod lua_provider;

@@ -2,6 +2,7 @@
 //! (`key-auth` → `key_auth.rs`).
 
 pub mod ai_proxy;
+pub mod ai_proxy_multi;
 pub mod auth_util;
 mod basic_auth;
 pub mod batch;
@@ -57,6 +58,7 @@ pub fn factories() -> Vec<Box<dyn PluginFactory>> {
         Box::new(redirect::RedirectFactory),
         Box::new(fault_injection::FaultInjectionFactory),
         Box::new(ai_proxy::AiProxyFactory),
+        Box::new(ai_proxy_multi::AiProxyMultiFactory),
         Box::new(crate::plugin::lua::serverless::ServerlessFactory::pre()),
         Box::new(crate::plugin::lua::serverless::ServerlessFactory::post()),
     ]

@@ -1,6 +1,9 @@
-//! The provider call of an `ai-proxy` request, after `before_proxy`: the
-//! (possibly changed) canonical request built for the provider, sent
-//! through the endpoint's upstream, and the answer translated back.
+//! The provider call of an AI request, after `before_proxy`: the (possibly
+//! changed) canonical request built for the picked instance's provider,
+//! sent through its endpoint's upstream, and the answer translated back.
+//! A failure before the answer starts may go on to another instance
+//! (`ai-proxy-multi`'s fallback); usage and price come from the attempt
+//! that answered, so a retried request is counted once.
 
 use std::sync::Arc;
 
@@ -8,11 +11,14 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt;
 
+use super::pool::{retry_after, Attempt, Outcome};
 use super::stream::TranslatingBody;
-use super::{error_response, LlmCall, LlmRequest};
+use super::target::AiTarget;
+use super::{error_response, InstanceGate, LlmCall, LlmRequest};
 use crate::body::ProxyBody;
+use crate::llm::options::apply_options;
 use crate::llm::stats::LlmStats;
-use crate::llm::{ErrorKind, LlmError};
+use crate::llm::{ChatRequest, ClientProtocol, ErrorKind, LlmError};
 use crate::plugin::Ctx;
 use crate::proxy::forward::{forward, ForwardRequest, OutgoingBody};
 use crate::proxy::plugins::plugin_response;
@@ -43,10 +49,16 @@ fn forwarded(name: &header::HeaderName) -> bool {
     )
 }
 
-/// Make the call; the response is in the client's protocol.
+/// Make the call, falling back to other instances as the pool's policy
+/// allows; the response is in the client's protocol.
 pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
-    let LlmCall { target, protocol } = llm;
-    let Some(LlmRequest(req)) = ctx.extensions.remove::<LlmRequest>() else {
+    let LlmCall {
+        pool,
+        picked,
+        hash_key,
+        protocol,
+    } = llm;
+    let Some(LlmRequest(mut req)) = ctx.extensions.remove::<LlmRequest>() else {
         let err = LlmError::invalid("the LLM request was removed by a plugin");
         return plugin_response(error_response(protocol, &err));
     };
@@ -58,10 +70,82 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
             s
         }
     };
-    stats.set_pricing(target.provider.name(), &req.model, target.price);
-    let out = match target.provider.build_request(&req, protocol.name()) {
+    let gate = if pool.fallback.rate_limiting {
+        ctx.extensions.get::<InstanceGate>().cloned()
+    } else {
+        None
+    };
+    let mut tried = Vec::with_capacity(1);
+    let mut index = picked;
+    loop {
+        tried.push(index);
+        let attempt = Attempt::start(pool.clone(), index);
+        let target = pool.instances[index].target.clone();
+        let failure = match send(ctx, &target, &req, protocol, &stats, attempt).await {
+            Ok(resp) => return resp,
+            Err(f) => f,
+        };
+        let next = if pool
+            .fallback
+            .allows(failure.status, failure.elapsed, tried.len() - 1)
+        {
+            pool.pick(hash_key.as_deref(), &tried, &|i| {
+                gate.as_ref()
+                    .is_none_or(|g| g.admits(&pool.instances[i].target.instance))
+            })
+        } else {
+            None
+        };
+        let Some(next) = next else {
+            return failure.response;
+        };
+        let next_target = &pool.instances[next].target;
+        tracing::warn!(
+            failed = %target.instance,
+            status = failure.status,
+            next = %next_target.instance,
+            "AI instance failed, falling back"
+        );
+        apply_options(&mut req, &next_target.options);
+        if let Some(n) = next_target.max_tokens {
+            req.max_tokens = Some(n);
+        }
+        ctx.set_var("picked_ai_instance_name", next_target.instance.clone());
+        index = next;
+    }
+}
+
+/// A failed attempt: the answer the client gets unless another instance
+/// takes over, and what decides whether one may.
+struct Failure {
+    response: Response<ProxyBody>,
+    /// The provider's status (502/504 when it could not be reached or timed out).
+    status: u16,
+    elapsed: std::time::Duration,
+}
+
+/// One attempt on `target`: the answer, or the failure before any byte of
+/// an answer reached the client.
+async fn send(
+    ctx: &mut Ctx,
+    target: &AiTarget,
+    req: &ChatRequest,
+    protocol: &'static dyn ClientProtocol,
+    stats: &Arc<LlmStats>,
+    attempt: Attempt,
+) -> Result<Response<ProxyBody>, Failure> {
+    let out = match target.provider.build_request(req, protocol.name()) {
         Ok(o) => o,
-        Err(e) => return plugin_response(error_response(protocol, &e)),
+        // The request cannot be built for this provider: not its fault.
+        Err(e) => {
+            let elapsed = attempt.elapsed();
+            drop(attempt);
+            return Err(Failure {
+                response: plugin_response(error_response(protocol, &e)),
+                status: e.status,
+                elapsed,
+            });
+        }
     };
     let mut headers = HeaderMap::with_capacity(ctx.req.headers.len() + 4);
     for (k, v) in ctx.req.headers.iter().filter(|(k, _)| forwarded(k)) {
@@ -86,7 +170,11 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
         Ok(r) => r.into_parts().0,
         Err(e) => {
             let err = LlmError::invalid(format!("cannot build the provider request: {e}"));
-            return plugin_response(error_response(protocol, &err));
+            return Err(Failure {
+                response: plugin_response(error_response(protocol, &err)),
+                status: 400,
+                elapsed: attempt.elapsed(),
+            });
         }
     };
     let sent = forward(
@@ -114,7 +202,13 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
                 message: format!("{}: {e}", target.instance),
             };
             tracing::warn!(instance = %target.instance, error = %e, "LLM provider call failed");
-            return plugin_response(error_response(protocol, &err));
+            let elapsed = attempt.elapsed();
+            attempt.failed(Outcome::Unreachable);
+            return Err(Failure {
+                response: plugin_response(error_response(protocol, &err)),
+                status,
+                elapsed,
+            });
         }
     };
     let (parts, body) = resp.into_parts();
@@ -123,11 +217,19 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
         let bytes = read_limited(body, MAX_ERROR_BODY).await.unwrap_or_default();
         let err = target.provider.decode_error(status.as_u16(), &bytes);
         let mut answer = plugin_response(error_response(protocol, &err));
-        if let Some(v) = parts.headers.get(header::RETRY_AFTER) {
+        let retry = parts.headers.get(header::RETRY_AFTER);
+        if let Some(v) = retry {
             answer.headers_mut().insert(header::RETRY_AFTER, v.clone());
         }
-        return answer;
+        let elapsed = attempt.elapsed();
+        attempt.failed(Outcome::Status(status.as_u16(), retry_after(retry)));
+        return Err(Failure {
+            response: answer,
+            status: status.as_u16(),
+            elapsed,
+        });
     }
+    stats.set_pricing(target.provider.name(), &req.model, target.price);
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -135,8 +237,9 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
         let body = TranslatingBody::new(
             body,
             target.provider.stream_decoder(),
-            protocol.stream_encoder(&req, created),
-            stats,
+            protocol.stream_encoder(req, created),
+            stats.clone(),
+            attempt,
         );
         let mut resp = Response::new(http_body_util::BodyExt::boxed(body));
         let h = resp.headers_mut();
@@ -145,16 +248,20 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
             HeaderValue::from_static("text/event-stream"),
         );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return resp;
+        return Ok(resp);
     }
     let bytes = match read_limited(body, target.max_response_bytes).await {
         Ok(b) => b,
         Err(msg) => {
-            return plugin_response(error_response(protocol, &LlmError::provider(msg)));
+            return Ok(plugin_response(error_response(
+                protocol,
+                &LlmError::provider(msg),
+            )));
         }
     };
     stats.first_token();
-    match target.provider.decode_response(&bytes) {
+    attempt.answered();
+    Ok(match target.provider.decode_response(&bytes) {
         Ok(mut answer) => {
             if answer.created == 0 {
                 answer.created = created;
@@ -170,7 +277,7 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
             ))
         }
         Err(e) => plugin_response(error_response(protocol, &e)),
-    }
+    })
 }
 
 async fn read_limited(mut body: ProxyBody, limit: usize) -> Result<Bytes, String> {

@@ -8,6 +8,7 @@
 //! protocol; usage lands in the `llm_*` variables.
 
 mod call;
+pub mod pool;
 mod stream;
 pub mod target;
 
@@ -21,6 +22,7 @@ use crate::llm::{decode_request_with, protocol, ChatRequest, ClientProtocol, Llm
 use crate::plugin::ctx::RequestBody;
 use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory, PluginResponse, Step};
 pub use call::call;
+use pool::InstancePool;
 use target::AiTarget;
 
 /// The decoded request of an LLM call, which plugins may change before it is sent.
@@ -30,17 +32,33 @@ pub struct LlmRequest(pub ChatRequest);
 /// An LLM call waiting for the end of the `before_proxy` phase.
 #[derive(Clone)]
 pub struct LlmCall {
-    /// Where it goes.
-    pub target: Arc<AiTarget>,
+    /// The instances it may go to.
+    pub pool: Arc<InstancePool>,
+    /// The instance picked in the access phase (`picked_ai_instance_name`).
+    pub picked: usize,
+    /// The `chash` key, for picking a fallback instance.
+    pub hash_key: Option<Vec<u8>>,
     /// How the client speaks.
     pub protocol: &'static dyn ClientProtocol,
+}
+
+/// Whether an instance may take a request, set by `ai-rate-limiting` for
+/// `ai-proxy-multi`'s `rate_limiting` fallback strategy.
+#[derive(Clone)]
+pub struct InstanceGate(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl InstanceGate {
+    /// Whether instance `name` has quota left.
+    pub fn admits(&self, name: &str) -> bool {
+        (self.0)(name)
+    }
 }
 
 /// The factory.
 pub struct AiProxyFactory;
 
 struct AiProxy {
-    target: Arc<AiTarget>,
+    pool: Arc<InstancePool>,
 }
 
 /// The schema of `auth` (APISIX's: header and query maps of strings).
@@ -121,7 +139,7 @@ impl PluginFactory for AiProxyFactory {
         let provider = conf.get("provider").and_then(Value::as_str).unwrap_or("");
         let target = AiTarget::build(conf, format!("ai-proxy-{provider}"))?;
         Ok(Arc::new(AiProxy {
-            target: Arc::new(target),
+            pool: Arc::new(InstancePool::single(Arc::new(target))),
         }))
     }
 }
@@ -180,26 +198,41 @@ impl Plugin for AiProxy {
     }
 
     fn access(&self, ctx: &mut Ctx) -> Step {
-        let protocol = protocol::detect(&ctx.path);
-        let body = ctx
-            .extensions
-            .get::<RequestBody>()
-            .map(|b| b.0.clone())
-            .unwrap_or_default();
-        match decode_request(protocol, &body, &self.target) {
-            Ok(req) => {
-                let stats = LlmStats::new(req.model.clone(), req.stream);
-                ctx.extensions.insert(Arc::new(stats));
-                ctx.extensions.insert(LlmRequest(req));
-                ctx.extensions.insert(LlmCall {
-                    target: self.target.clone(),
-                    protocol,
-                });
-                // For later plugins (ai-rate-limiting's instance name).
-                ctx.set_var("picked_ai_instance_name", self.target.instance.clone());
-                Step::Continue
-            }
-            Err(e) => Step::Respond(error_response(protocol, &e)),
+        start_call(ctx, &self.pool, 0, None)
+    }
+}
+
+/// Decode the client's request for instance `picked` of `pool` and leave
+/// the call for after `before_proxy` (shared by `ai-proxy` and
+/// `ai-proxy-multi`).
+pub fn start_call(
+    ctx: &mut Ctx,
+    pool: &Arc<InstancePool>,
+    picked: usize,
+    hash_key: Option<Vec<u8>>,
+) -> Step {
+    let protocol = protocol::detect(&ctx.path);
+    let target = &pool.instances[picked].target;
+    let body = ctx
+        .extensions
+        .get::<RequestBody>()
+        .map(|b| b.0.clone())
+        .unwrap_or_default();
+    match decode_request(protocol, &body, target) {
+        Ok(req) => {
+            let stats = LlmStats::new(req.model.clone(), req.stream);
+            ctx.extensions.insert(Arc::new(stats));
+            ctx.extensions.insert(LlmRequest(req));
+            // For later plugins (ai-rate-limiting's instance name).
+            ctx.set_var("picked_ai_instance_name", target.instance.clone());
+            ctx.extensions.insert(LlmCall {
+                pool: pool.clone(),
+                picked,
+                hash_key,
+                protocol,
+            });
+            Step::Continue
         }
+        Err(e) => Step::Respond(error_response(protocol, &e)),
     }
 }

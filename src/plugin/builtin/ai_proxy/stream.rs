@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
 
+use super::pool::Attempt;
 use crate::body::{BoxError, ProxyBody};
 use crate::llm::stats::LlmStats;
 use crate::llm::{StreamDecoder, StreamEncoder, StreamEvent};
@@ -21,6 +22,8 @@ pub struct TranslatingBody {
     decoder: Box<dyn StreamDecoder>,
     encoder: Box<dyn StreamEncoder>,
     stats: Arc<LlmStats>,
+    /// Reported to the instance pool at the first token.
+    attempt: Option<Attempt>,
     events: Vec<StreamEvent>,
     out: BytesMut,
     finished: bool,
@@ -33,12 +36,14 @@ impl TranslatingBody {
         decoder: Box<dyn StreamDecoder>,
         encoder: Box<dyn StreamEncoder>,
         stats: Arc<LlmStats>,
+        attempt: Attempt,
     ) -> TranslatingBody {
         TranslatingBody {
             inner,
             decoder,
             encoder,
             stats,
+            attempt: Some(attempt),
             events: Vec::new(),
             out: BytesMut::new(),
             finished: false,
@@ -53,7 +58,12 @@ impl TranslatingBody {
                 StreamEvent::Start { model, .. } => self.stats.set_model(model),
                 StreamEvent::Text { .. }
                 | StreamEvent::Thinking { .. }
-                | StreamEvent::ToolCallStart { .. } => self.stats.first_token(),
+                | StreamEvent::ToolCallStart { .. } => {
+                    self.stats.first_token();
+                    if let Some(a) = self.attempt.take() {
+                        a.answered();
+                    }
+                }
                 StreamEvent::Usage { usage } => self.stats.set_usage(usage),
                 _ => {}
             }

@@ -9,7 +9,7 @@ use http::{HeaderName, HeaderValue};
 use serde_json::{json, Map, Value};
 
 use crate::config::compiled::Timeouts;
-use crate::config::resource::UpstreamConf;
+use crate::config::resource::{ChecksConf, UpstreamConf};
 use crate::llm::price::Price;
 use crate::llm::{provider, Provider};
 use crate::proxy::path::encode_component;
@@ -103,6 +103,10 @@ impl AiTarget {
             },
         }))
         .map_err(|e| format!("endpoint: {e}"))?;
+        let mut up_conf = up_conf;
+        if let Some(checks) = conf.get("checks") {
+            up_conf.checks = Some(health_checks(checks, conf, https)?);
+        }
         let upstream = Upstream::compile(&up_conf, &format!("{instance} endpoint"))?;
         let mut auth_headers = Vec::new();
         for (k, v) in conf
@@ -117,19 +121,11 @@ impl AiTarget {
                 .map_err(|e| format!("auth.header: {k}: {e}"))?;
             auth_headers.push((name, value));
         }
-        let query: Vec<String> = conf
+        let auth_query = conf
             .pointer("/auth/query")
             .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    encode_component(k),
-                    encode_component(v.as_str().unwrap_or_default())
-                )
-            })
-            .collect();
+            .map(encode_query)
+            .filter(|q| !q.is_empty());
         let duration = Duration::from_millis(timeout_ms);
         Ok(AiTarget {
             instance,
@@ -137,7 +133,7 @@ impl AiTarget {
             upstream: Arc::new(upstream),
             path_override,
             auth_headers,
-            auth_query: (!query.is_empty()).then(|| query.join("&")),
+            auth_query,
             options: conf
                 .get("options")
                 .and_then(Value::as_object)
@@ -177,6 +173,58 @@ impl AiTarget {
             None => path.to_string(),
         }
     }
+}
+
+/// An instance's `checks` as its endpoint's health checks: probes carry
+/// the instance's credentials (`auth.header` as request headers,
+/// `auth.query` on the path, as APISIX does), and an `https` endpoint is
+/// probed over TLS unless `checks.active.type` says otherwise.
+fn health_checks(checks: &Value, conf: &Value, https: bool) -> Result<ChecksConf, String> {
+    let mut checks = checks.clone();
+    let Some(active) = checks.get_mut("active").and_then(Value::as_object_mut) else {
+        return Err("checks: `active` is required".into());
+    };
+    if https && !active.contains_key("type") {
+        active.insert("type".into(), json!("https"));
+    }
+    if let Some(header) = conf.pointer("/auth/header").and_then(Value::as_object) {
+        let lines = active
+            .entry("req_headers")
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .ok_or("checks.active.req_headers: expected an array")?;
+        for (k, v) in header {
+            lines.push(json!(format!("{k}: {}", v.as_str().unwrap_or_default())));
+        }
+    }
+    if let Some(query) = conf.pointer("/auth/query").and_then(Value::as_object) {
+        let path = active
+            .get("http_path")
+            .and_then(Value::as_str)
+            .unwrap_or("/")
+            .to_string();
+        let sep = if path.contains('?') { '&' } else { '?' };
+        active.insert(
+            "http_path".into(),
+            json!(format!("{path}{sep}{}", encode_query(query))),
+        );
+    }
+    serde_json::from_value(checks).map_err(|e| format!("checks: {e}"))
+}
+
+/// `auth.query` as a query string (`key=value&…`).
+fn encode_query(query: &Map<String, Value>) -> String {
+    let args: Vec<String> = query
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                encode_component(k),
+                encode_component(v.as_str().unwrap_or_default())
+            )
+        })
+        .collect();
+    args.join("&")
 }
 
 /// `scheme://host[:port][/path[?query]]` → (`scheme://host[:port]`, path
