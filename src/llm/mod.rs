@@ -12,6 +12,7 @@
 //! `ai-proxy` plugins do the calls.
 
 pub mod error;
+pub mod estimate;
 pub mod model;
 pub mod openai_wire;
 pub mod options;

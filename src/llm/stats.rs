@@ -5,10 +5,11 @@
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use super::model::Usage;
+use super::estimate;
+use super::model::{ChatRequest, Usage};
 use super::price::{self, Price};
 
 /// How a request is priced: the provider and the model sent (to look the
@@ -38,6 +39,11 @@ pub struct LlmStats {
     usage_known: AtomicBool,
     estimated: AtomicBool,
     pricing: OnceLock<Pricing>,
+    /// The request a provider answered (2xx), for counting its prompt
+    /// when the provider reports no usage.
+    answered: OnceLock<Arc<ChatRequest>>,
+    /// The answer's text so far, for the same count (taken by it).
+    output: Mutex<String>,
 }
 
 impl LlmStats {
@@ -57,6 +63,8 @@ impl LlmStats {
             usage_known: AtomicBool::new(false),
             estimated: AtomicBool::new(false),
             pricing: OnceLock::new(),
+            answered: OnceLock::new(),
+            output: Mutex::new(String::new()),
         }
     }
 
@@ -110,8 +118,39 @@ impl LlmStats {
         self.usage_known.store(true, Relaxed);
     }
 
-    /// The usage recorded, if any.
+    /// A provider answered `req` (2xx): from now on usage is known, from
+    /// the provider or else counted.
+    pub fn answered(&self, req: Arc<ChatRequest>) {
+        let _ = self.answered.set(req);
+    }
+
+    /// Text of the answer as it arrives (kept only until usage is known).
+    pub fn record_output(&self, text: &str) {
+        if !self.usage_known.load(Relaxed) {
+            if let Ok(mut out) = self.output.lock() {
+                out.push_str(text);
+            }
+        }
+    }
+
+    /// The usage recorded, if any: the provider's, or, when a provider
+    /// answered without reporting any (a stream cut short), counted from
+    /// the request and the text that arrived, marked estimated.
     pub fn usage(&self) -> Option<Usage> {
+        if !self.usage_known.load(Relaxed) {
+            let req = self.answered.get()?;
+            let output = self
+                .output
+                .lock()
+                .map(|mut o| std::mem::take(&mut *o))
+                .unwrap_or_default();
+            self.set_usage(&Usage {
+                prompt_tokens: estimate::prompt_tokens(req),
+                completion_tokens: estimate::count(&output),
+                estimated: true,
+                ..Usage::default()
+            });
+        }
         self.usage_known.load(Relaxed).then(|| Usage {
             prompt_tokens: self.prompt_tokens.load(Relaxed),
             completion_tokens: self.completion_tokens.load(Relaxed),

@@ -151,6 +151,14 @@ impl Ctx {
         }
     }
 
+    /// A plugin variable set with [`Ctx::set_var`].
+    pub fn plugin_var(&self, name: &str) -> Option<&str> {
+        self.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// A request header as text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.req.headers.get(name).and_then(|v| v.to_str().ok())

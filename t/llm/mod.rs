@@ -4,6 +4,7 @@
 
 mod ai_proxy;
 mod ai_proxy_multi;
+mod ai_rate_limiting;
 mod fixtures;
 mod lua_hooks;
 mod lua_provider;

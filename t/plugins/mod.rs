@@ -18,7 +18,7 @@ mod proxy_rewrite;
 mod readme;
 mod real_ip;
 mod redirect;
-mod redis_server;
+pub mod redis_server;
 mod request_id;
 mod response_rewrite;
 mod runtime;

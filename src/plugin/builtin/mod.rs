@@ -3,6 +3,7 @@
 
 pub mod ai_proxy;
 pub mod ai_proxy_multi;
+pub mod ai_rate_limiting;
 pub mod auth_util;
 mod basic_auth;
 pub mod batch;
@@ -59,6 +60,7 @@ pub fn factories() -> Vec<Box<dyn PluginFactory>> {
         Box::new(fault_injection::FaultInjectionFactory),
         Box::new(ai_proxy::AiProxyFactory),
         Box::new(ai_proxy_multi::AiProxyMultiFactory),
+        Box::new(ai_rate_limiting::AiRateLimitingFactory),
         Box::new(crate::plugin::lua::serverless::ServerlessFactory::pre()),
         Box::new(crate::plugin::lua::serverless::ServerlessFactory::post()),
     ]

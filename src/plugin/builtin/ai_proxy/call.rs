@@ -16,6 +16,7 @@ use super::stream::TranslatingBody;
 use super::target::AiTarget;
 use super::{error_response, InstanceGate, LlmCall, LlmRequest};
 use crate::body::ProxyBody;
+use crate::llm::model::Part;
 use crate::llm::options::apply_options;
 use crate::llm::stats::LlmStats;
 use crate::llm::{ChatRequest, ClientProtocol, ErrorKind, LlmError};
@@ -58,7 +59,7 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
         hash_key,
         protocol,
     } = llm;
-    let Some(LlmRequest(mut req)) = ctx.extensions.remove::<LlmRequest>() else {
+    let Some(LlmRequest(req)) = ctx.extensions.remove::<LlmRequest>() else {
         let err = LlmError::invalid("the LLM request was removed by a plugin");
         return plugin_response(error_response(protocol, &err));
     };
@@ -70,6 +71,7 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
             s
         }
     };
+    let mut req = Arc::new(req);
     let gate = if pool.fallback.rate_limiting {
         ctx.extensions.get::<InstanceGate>().cloned()
     } else {
@@ -106,9 +108,10 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
             next = %next_target.instance,
             "AI instance failed, falling back"
         );
-        apply_options(&mut req, &next_target.options);
+        let next_req = Arc::make_mut(&mut req);
+        apply_options(next_req, &next_target.options);
         if let Some(n) = next_target.max_tokens {
-            req.max_tokens = Some(n);
+            next_req.max_tokens = Some(n);
         }
         ctx.set_var("picked_ai_instance_name", next_target.instance.clone());
         index = next;
@@ -129,7 +132,7 @@ struct Failure {
 async fn send(
     ctx: &mut Ctx,
     target: &AiTarget,
-    req: &ChatRequest,
+    req: &Arc<ChatRequest>,
     protocol: &'static dyn ClientProtocol,
     stats: &Arc<LlmStats>,
     attempt: Attempt,
@@ -230,6 +233,7 @@ async fn send(
         });
     }
     stats.set_pricing(target.provider.name(), &req.model, target.price);
+    stats.answered(req.clone());
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -267,8 +271,24 @@ async fn send(
                 answer.created = created;
             }
             stats.set_model(&answer.model);
-            if let Some(u) = &answer.usage {
-                stats.set_usage(u);
+            match &answer.usage {
+                Some(u) => stats.set_usage(u),
+                None => {
+                    for part in &answer.content {
+                        match part {
+                            Part::Text { text, .. } | Part::Thinking { text, .. } => {
+                                stats.record_output(text)
+                            }
+                            Part::ToolCall {
+                                name, arguments, ..
+                            } => {
+                                stats.record_output(name);
+                                stats.record_output(arguments);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
             }
             let body = protocol.encode_response(&answer);
             plugin_response(crate::plugin::PluginResponse::json(

@@ -55,6 +55,15 @@ impl TranslatingBody {
     fn encode_events(&mut self) {
         for ev in self.events.drain(..) {
             match &ev {
+                StreamEvent::Text { text } | StreamEvent::Thinking { text, .. } => {
+                    self.stats.record_output(text)
+                }
+                StreamEvent::ToolCallArguments { arguments, .. } => {
+                    self.stats.record_output(arguments)
+                }
+                _ => {}
+            }
+            match &ev {
                 StreamEvent::Start { model, .. } => self.stats.set_model(model),
                 StreamEvent::Text { .. }
                 | StreamEvent::Thinking { .. }
