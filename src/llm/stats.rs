@@ -36,6 +36,7 @@ pub struct LlmStats {
     cache_creation_tokens: AtomicU64,
     reasoning_tokens: AtomicU64,
     ttft_us: AtomicU64,
+    overhead_us: AtomicU64,
     usage_known: AtomicBool,
     estimated: AtomicBool,
     pricing: OnceLock<Pricing>,
@@ -60,6 +61,7 @@ impl LlmStats {
             cache_creation_tokens: AtomicU64::new(0),
             reasoning_tokens: AtomicU64::new(0),
             ttft_us: AtomicU64::new(0),
+            overhead_us: AtomicU64::new(0),
             usage_known: AtomicBool::new(false),
             estimated: AtomicBool::new(false),
             pricing: OnceLock::new(),
@@ -104,6 +106,18 @@ impl LlmStats {
     pub fn first_token(&self) {
         let us = self.started.elapsed().as_micros().max(1) as u64;
         let _ = self.ttft_us.compare_exchange(0, us, Relaxed, Relaxed);
+    }
+
+    /// Time strait itself spent on the request (decoding, plugins,
+    /// translation), added up.
+    pub fn add_overhead(&self, d: std::time::Duration) {
+        self.overhead_us
+            .fetch_add(d.as_micros().min(u64::MAX as u128) as u64, Relaxed);
+    }
+
+    /// The overhead so far.
+    pub fn overhead(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.overhead_us.load(Relaxed))
     }
 
     /// Record usage (a later report replaces an earlier one).

@@ -21,6 +21,8 @@ use crate::config::Snapshot;
 mod histogram;
 pub use histogram::AtomicHistogram;
 
+pub mod llm;
+
 /// APISIX's default latency buckets, in milliseconds.
 pub const LATENCY_BUCKETS: [f64; 15] = [
     1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 30000.0,
@@ -150,6 +152,8 @@ pub struct Metrics {
     /// `apisix_lua_plugin_errors`: Lua plugin calls that raised an error or
     /// ran out of time or memory, by plugin and phase.
     pub lua_errors: Family<LuaErrorLabels, Counter>,
+    /// The LLM metrics.
+    pub llm: llm::LlmMetrics,
     /// Open client connections (all listeners).
     pub active_connections: AtomicI64,
     /// Accepted client connections since start.
@@ -175,7 +179,9 @@ fn latency_histogram() -> AtomicHistogram {
 impl Metrics {
     fn new() -> Metrics {
         let mut registry = Registry::with_prefix("apisix");
+        let llm = llm::LlmMetrics::new(&mut registry);
         let m = Metrics {
+            llm,
             registry: Registry::default(),
             http_requests: Counter::default(),
             http_status: Family::default(),

@@ -284,10 +284,7 @@ async fn a_stream_cut_by_its_client_is_counted_with_the_tokenizer() {
         .expect("completion");
     // o200k_base: 40 "wordN" tokens of 2-3 tokens each, plus the message overhead.
     assert!((80..=130).contains(&prompt), "{entry}");
-    assert!(
-        (1..60).contains(&completion),
-        "only what streamed: {entry}"
-    );
+    assert!((1..60).contains(&completion), "only what streamed: {entry}");
     // The limiter settled the same figure.
     let r = env.post_json(PATH, &hello(None)).await;
     let left: u64 = r

@@ -8,4 +8,5 @@ mod ai_rate_limiting;
 mod fixtures;
 mod lua_hooks;
 mod lua_provider;
+mod metrics;
 mod token_quota;

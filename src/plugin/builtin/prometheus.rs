@@ -15,6 +15,8 @@ use arc_swap::ArcSwap;
 use prometheus_client::metrics::counter::Counter;
 use serde_json::{json, Value};
 
+use crate::llm::stats::LlmStats;
+use crate::metrics::llm::{LlmLabels, LlmLatencyLabels};
 use crate::metrics::{self, AtomicHistogram, RequestLabels, StatusLabels};
 use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory};
 
@@ -223,5 +225,51 @@ impl Plugin for Prometheus {
         }
         h.ingress.inc_by(ctx.bytes_received);
         h.egress.inc_by(ctx.bytes_sent);
+        if let Some(stats) = ctx.extensions.get::<Arc<LlmStats>>() {
+            let (route, service) = self.names(ctx);
+            record_llm(ctx, stats, &route, &service, total_ms);
+        }
     }
+}
+
+/// The LLM metrics of one request.
+fn record_llm(ctx: &Ctx, stats: &LlmStats, route: &str, service: &str, total_ms: f64) {
+    let m = &metrics::global().llm;
+    let (asked, answered) = m.model_labels(&stats.request_model, stats.model());
+    let labels = LlmLabels {
+        route_id: route.to_string(),
+        service_id: service.to_string(),
+        consumer: ctx.consumer_name().unwrap_or_default().to_string(),
+        node: ctx
+            .plugin_var("picked_ai_instance_name")
+            .unwrap_or_default()
+            .to_string(),
+        request_type: if stats.stream { "ai_stream" } else { "ai_chat" }.to_string(),
+        request_llm_model: asked,
+        llm_model: answered,
+    };
+    let latency = |kind: &str| LlmLatencyLabels {
+        r#type: kind.to_string(),
+        llm: labels.clone(),
+    };
+    m.latency.get_or_create(&latency("total")).observe(total_ms);
+    if let Some(ttft) = stats.ttft_ms() {
+        m.latency
+            .get_or_create(&latency("ttft"))
+            .observe(ttft as f64);
+    }
+    if let Some(u) = stats.usage() {
+        m.prompt_tokens
+            .get_or_create(&labels)
+            .inc_by(u.prompt_tokens);
+        m.completion_tokens
+            .get_or_create(&labels)
+            .inc_by(u.completion_tokens);
+    }
+    if let Some(cost) = stats.cost() {
+        m.cost.get_or_create(&labels).inc_by(cost);
+    }
+    m.overhead
+        .get_or_create(&labels)
+        .observe(stats.overhead().as_secs_f64() * 1000.0);
 }

@@ -20,6 +20,7 @@ use crate::llm::model::Part;
 use crate::llm::options::apply_options;
 use crate::llm::stats::LlmStats;
 use crate::llm::{ChatRequest, ClientProtocol, ErrorKind, LlmError};
+use crate::metrics::llm::ActiveCall;
 use crate::plugin::Ctx;
 use crate::proxy::forward::{forward, ForwardRequest, OutgoingBody};
 use crate::proxy::plugins::plugin_response;
@@ -71,6 +72,8 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
             s
         }
     };
+    // Everything before the first provider call is strait's own time.
+    stats.add_overhead(ctx.started.elapsed());
     let mut req = Arc::new(req);
     let gate = if pool.fallback.rate_limiting {
         ctx.extensions.get::<InstanceGate>().cloned()
@@ -180,6 +183,7 @@ async fn send(
             });
         }
     };
+    let active = ActiveCall::start(ctx.route_id().unwrap_or_default(), &target.instance);
     let sent = forward(
         &target.upstream,
         ForwardRequest {
@@ -244,6 +248,7 @@ async fn send(
             protocol.stream_encoder(req, created),
             stats.clone(),
             attempt,
+            active,
         );
         let mut resp = Response::new(http_body_util::BodyExt::boxed(body));
         let h = resp.headers_mut();
@@ -265,7 +270,9 @@ async fn send(
     };
     stats.first_token();
     attempt.answered();
-    Ok(match target.provider.decode_response(&bytes) {
+    drop(active);
+    let translating = std::time::Instant::now();
+    let answer = match target.provider.decode_response(&bytes) {
         Ok(mut answer) => {
             if answer.created == 0 {
                 answer.created = created;
@@ -297,7 +304,9 @@ async fn send(
             ))
         }
         Err(e) => plugin_response(error_response(protocol, &e)),
-    })
+    };
+    stats.add_overhead(translating.elapsed());
+    Ok(answer)
 }
 
 async fn read_limited(mut body: ProxyBody, limit: usize) -> Result<Bytes, String> {

@@ -7,6 +7,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
@@ -15,6 +16,7 @@ use super::pool::Attempt;
 use crate::body::{BoxError, ProxyBody};
 use crate::llm::stats::LlmStats;
 use crate::llm::{StreamDecoder, StreamEncoder, StreamEvent};
+use crate::metrics::llm::ActiveCall;
 
 /// The translating body.
 pub struct TranslatingBody {
@@ -24,6 +26,8 @@ pub struct TranslatingBody {
     stats: Arc<LlmStats>,
     /// Reported to the instance pool at the first token.
     attempt: Option<Attempt>,
+    /// `apisix_llm_active_connections` while the stream lasts.
+    _active: ActiveCall,
     events: Vec<StreamEvent>,
     out: BytesMut,
     finished: bool,
@@ -37,6 +41,7 @@ impl TranslatingBody {
         encoder: Box<dyn StreamEncoder>,
         stats: Arc<LlmStats>,
         attempt: Attempt,
+        active: ActiveCall,
     ) -> TranslatingBody {
         TranslatingBody {
             inner,
@@ -44,6 +49,7 @@ impl TranslatingBody {
             encoder,
             stats,
             attempt: Some(attempt),
+            _active: active,
             events: Vec::new(),
             out: BytesMut::new(),
             finished: false,
@@ -123,10 +129,12 @@ impl Body for TranslatingBody {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
+                        let started = Instant::now();
                         match this.decoder.feed(&data, &mut this.events) {
                             Ok(()) => this.encode_events(),
                             Err(e) => this.fail(e.message),
                         }
+                        this.stats.add_overhead(started.elapsed());
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
