@@ -2,6 +2,7 @@
 //! under `t/fixtures/llm/`) and the AI plugins through a running gateway
 //! against mock providers.
 
+mod ai_budget;
 mod ai_proxy;
 mod ai_proxy_multi;
 mod ai_rate_limiting;

@@ -1,6 +1,7 @@
 //! The built-in plugins, one file each, named after the plugin
 //! (`key-auth` → `key_auth.rs`).
 
+pub mod ai_budget;
 pub mod ai_proxy;
 pub mod ai_proxy_multi;
 pub mod ai_rate_limiting;
@@ -59,6 +60,7 @@ pub fn factories() -> Vec<Box<dyn PluginFactory>> {
         Box::new(redirect::RedirectFactory),
         Box::new(fault_injection::FaultInjectionFactory),
         Box::new(ai_proxy::AiProxyFactory),
+        Box::new(ai_budget::AiBudgetFactory),
         Box::new(ai_proxy_multi::AiProxyMultiFactory),
         Box::new(ai_rate_limiting::AiRateLimitingFactory),
         Box::new(crate::plugin::lua::serverless::ServerlessFactory::pre()),
