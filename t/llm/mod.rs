@@ -6,4 +6,5 @@ mod ai_proxy;
 mod fixtures;
 mod lua_hooks;
 mod lua_provider;
+mod sdk;
 mod token_quota;
