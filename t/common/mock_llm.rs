@@ -6,16 +6,23 @@
 //! |--------------------|---------------------------------------------------------|
 //! | `fail-429`         | 429, `Retry-After: 7`, OpenAI's error body               |
 //! | `fail-500`         | 500 with an error body                                   |
-//! | `break-mid-stream` | a stream that stops after one chunk (connection dropped) |
+//! | `break-mid-stream` | a stream that drops the connection after its first word |
+//! | `tool-caller`      | a call of `get_weather` with `{"city":"Paris"}` (`finish_reason: tool_calls`), unless the last message is a tool result |
 //! | `slow-<ms>`        | the usual answer, its first byte `<ms>` milliseconds late |
-//! | anything else      | `echo: <last user text>`, streamed word by word 10 ms apart when asked |
+//! | anything else      | `echo: <last input text>`, streamed word by word 10 ms apart when asked |
 //!
-//! Usage: `prompt_tokens` = characters of the last user text,
-//! `completion_tokens` = words of the answer; in a stream only when
-//! `stream_options.include_usage` is set (as OpenAI does).
+//! The last input text is that of the last user message, or of a tool
+//! result that comes after it. An answer longer than `max_completion_tokens`
+//! (or `max_tokens`) words is cut there, with `finish_reason: length`.
+//!
+//! Usage: `prompt_tokens` = characters of the last input text,
+//! `completion_tokens` = words of the answer ([`TOOL_CALL_TOKENS`] for a
+//! tool call); in a stream only when `stream_options.include_usage` is set
+//! (as OpenAI does).
 //!
 //! `POST /api/chat` speaks Ollama's native format instead
-//! ([`super::mock_ollama`]). `GET /health` answers 200, or 503 after
+//! ([`super::mock_ollama`]), `POST /v1/messages` Anthropic's
+//! ([`super::mock_anthropic`]). `GET /health` answers 200, or 503 after
 //! [`MockLlm::set_healthy`]`(false)`; health probes are not recorded.
 
 use std::convert::Infallible;
@@ -34,6 +41,9 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 pub(super) type MockBody = BoxBody<Bytes, std::io::Error>;
+
+/// The completion tokens the mocks report for a tool call.
+pub const TOOL_CALL_TOKENS: u64 = 12;
 
 /// One request the mock received.
 #[derive(Debug, Clone)]
@@ -119,6 +129,25 @@ pub(super) fn full(status: StatusCode, body: Value) -> Response<MockBody> {
     r
 }
 
+/// The text of the last user message, or of the tool result after it.
+fn last_input_text(body: &Value) -> String {
+    match body["messages"].as_array().and_then(|m| m.last()) {
+        Some(m) if m["role"] == "tool" => m["content"].as_str().unwrap_or_default().to_string(),
+        _ => last_user_text(body),
+    }
+}
+
+/// `words` cut to the request's token limit; whether they were cut.
+pub(super) fn limit_words(words: &mut Vec<String>, limit: Option<u64>) -> bool {
+    match limit.and_then(|n| usize::try_from(n).ok()) {
+        Some(n) if n < words.len() => {
+            words.truncate(n);
+            true
+        }
+        _ => false,
+    }
+}
+
 pub(super) fn last_user_text(body: &Value) -> String {
     body["messages"]
         .as_array()
@@ -161,6 +190,9 @@ async fn handle(
     if parts.uri.path() == "/api/chat" {
         return Ok(super::mock_ollama::answer(&body));
     }
+    if parts.uri.path() == "/v1/messages" {
+        return Ok(super::mock_anthropic::answer(&body));
+    }
     let model = body["model"].as_str().unwrap_or("").to_string();
     match model.as_str() {
         "fail-429" => {
@@ -184,22 +216,54 @@ async fn handle(
         }
         _ => {}
     }
-    let text = last_user_text(&body);
-    let answer = format!("echo: {text}");
-    let words: Vec<String> = answer.split(' ').map(str::to_string).collect();
+    let text = last_input_text(&body);
+    let after_tool = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .is_some_and(|m| m["role"] == "tool");
+    let calls_tool = model == "tool-caller" && !after_tool;
+    let mut words: Vec<String> = format!("echo: {text}")
+        .split(' ')
+        .map(str::to_string)
+        .collect();
+    let cut = limit_words(
+        &mut words,
+        body["max_completion_tokens"]
+            .as_u64()
+            .or(body["max_tokens"].as_u64()),
+    );
+    let answer = words.join(" ");
+    let completion = if calls_tool {
+        TOOL_CALL_TOKENS as usize
+    } else {
+        words.len()
+    };
     let usage = json!({
         "prompt_tokens": text.chars().count(),
-        "completion_tokens": words.len(),
-        "total_tokens": text.chars().count() + words.len(),
+        "completion_tokens": completion,
+        "total_tokens": text.chars().count() + completion,
     });
+    let finish = if calls_tool {
+        "tool_calls"
+    } else if cut {
+        "length"
+    } else {
+        "stop"
+    };
     if body["stream"] != true {
+        let message = if calls_tool {
+            json!({"role": "assistant", "content": null, "tool_calls": [{
+                "id": "call_mock1", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]})
+        } else {
+            json!({"role": "assistant", "content": answer})
+        };
         return Ok(full(
             StatusCode::OK,
             json!({
                 "id": "chatcmpl-mock", "object": "chat.completion", "created": 1_700_000_000,
                 "model": format!("{model}-0001"),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
-                             "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                 "usage": usage,
             }),
         ));
@@ -214,24 +278,36 @@ async fn handle(
                            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
             Ok(Frame::data(Bytes::from(format!("data: {c}\n\n"))))
         };
-        let _ = tx
-            .send(chunk(
-                json!({"role": "assistant", "content": ""}),
-                Value::Null,
-            ))
-            .await;
-        for (i, w) in words.iter().enumerate() {
-            if breaks && i == 1 {
-                let _ = tx
-                    .send(Err(std::io::Error::other("connection reset")))
-                    .await;
-                return;
+        if calls_tool {
+            let call = json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0,
+                "id": "call_mock1", "type": "function",
+                "function": {"name": "get_weather", "arguments": ""}}]});
+            let _ = tx.send(chunk(call, Value::Null)).await;
+            for piece in ["{\"city\":", "\"Paris\"}"] {
+                let args = json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]});
+                let _ = tx.send(chunk(args, Value::Null)).await;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            let piece = if i == 0 { w.clone() } else { format!(" {w}") };
-            let _ = tx.send(chunk(json!({"content": piece}), Value::Null)).await;
+        } else {
+            let _ = tx
+                .send(chunk(
+                    json!({"role": "assistant", "content": ""}),
+                    Value::Null,
+                ))
+                .await;
+            for (i, w) in words.iter().enumerate() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                if breaks && i == 1 {
+                    // After a pause, so that the first word is written out first.
+                    let _ = tx
+                        .send(Err(std::io::Error::other("connection reset")))
+                        .await;
+                    return;
+                }
+                let piece = if i == 0 { w.clone() } else { format!(" {w}") };
+                let _ = tx.send(chunk(json!({"content": piece}), Value::Null)).await;
+            }
         }
-        let _ = tx.send(chunk(json!({}), json!("stop"))).await;
+        let _ = tx.send(chunk(json!({}), json!(finish))).await;
         if include_usage {
             let c = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk",
                            "created": 1_700_000_000, "model": "m", "choices": [], "usage": usage});

@@ -10,4 +10,5 @@ mod fixtures;
 mod lua_hooks;
 mod lua_provider;
 mod metrics;
+mod sdk;
 mod token_quota;

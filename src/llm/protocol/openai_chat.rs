@@ -384,12 +384,13 @@ impl StreamEncoder for ChunkEncoder {
             return;
         }
         match event {
+            // The role chunk waits for the first content: a turn that
+            // opens with a tool call has `content: null` in it.
             StreamEvent::Start { id, model } => {
                 self.id.clone_from(id);
                 if !model.is_empty() {
                     self.model.clone_from(model);
                 }
-                self.start(out);
             }
             StreamEvent::Text { text } => {
                 self.start(out);
@@ -404,13 +405,15 @@ impl StreamEncoder for ChunkEncoder {
                 }
             }
             StreamEvent::ToolCallStart { index, id, name } => {
-                self.start(out);
-                self.chunk(
-                    json!({"tool_calls": [{"index": index, "id": id, "type": "function",
-                                           "function": {"name": name, "arguments": ""}}]}),
-                    None,
-                    out,
-                );
+                let mut delta = json!({"tool_calls": [{"index": index, "id": id, "type": "function",
+                                                       "function": {"name": name, "arguments": ""}}]});
+                if !self.started {
+                    // As OpenAI writes it (its SDKs then assemble `content: None`).
+                    self.started = true;
+                    delta["role"] = json!("assistant");
+                    delta["content"] = Value::Null;
+                }
+                self.chunk(delta, None, out);
             }
             StreamEvent::ToolCallArguments { index, arguments } => {
                 self.start(out);
