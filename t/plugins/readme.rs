@@ -63,3 +63,48 @@ async fn readme_plugin_examples_are_valid_configurations() {
         );
     }
 }
+
+/// The `curl -X PUT <url> … -d '<json>'` examples of "### AI gateway".
+fn ai_gateway_examples() -> Vec<(String, Value)> {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("\n### AI gateway\n")
+        .nth(1)
+        .expect("README has an AI gateway section")
+        .split("\n## ")
+        .next()
+        .unwrap_or_default();
+    section
+        .split("curl -X PUT ")
+        .skip(1)
+        .map(|cmd| {
+            let url = cmd.split_whitespace().next().unwrap_or_default();
+            let path = url
+                .split("/apisix/admin")
+                .nth(1)
+                .expect("an Admin API URL")
+                .to_string();
+            let body = cmd.split("-d '").nth(1).and_then(|b| b.split('\'').next());
+            let value: Value = serde_json::from_str(body.expect("a -d body"))
+                .unwrap_or_else(|e| panic!("README AI example {path} is not JSON: {e}"));
+            (path, value)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn readme_ai_gateway_examples_are_accepted() {
+    // The shipped Lua plugins, for the Ollama adapter.
+    let (env, _dir) = crate::lua::shipped_env().await;
+    let all = ai_gateway_examples();
+    assert!(all.len() >= 5, "one example per kind of provider: {all:?}");
+    for (path, body) in all {
+        let r = env.admin.put(&path, body).await;
+        assert!(
+            r.status == 200 || r.status == 201,
+            "README AI example {path} refused: {} {}",
+            r.status,
+            r.body
+        );
+    }
+}
