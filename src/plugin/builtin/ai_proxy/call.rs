@@ -125,6 +125,10 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
         let mut answer = plugin_response(error_response(protocol, &err));
         if let Some(v) = parts.headers.get(header::RETRY_AFTER) {
             answer.headers_mut().insert(header::RETRY_AFTER, v.clone());
+        } else if let Some(secs) = target.provider.retry_after(&bytes) {
+            answer
+                .headers_mut()
+                .insert(header::RETRY_AFTER, secs.into());
         }
         return answer;
     }
