@@ -14,7 +14,15 @@
 //! `stream_options.include_usage` is set (as OpenAI does).
 //!
 //! `POST /api/chat` speaks Ollama's native format instead
-//! ([`super::mock_ollama`]).
+//! ([`super::mock_ollama`]), and paths under `/v1beta/models/` Gemini's
+//! ([`super::mock_gemini`]).
+//!
+//! Azure OpenAI's deployment paths
+//! (`/openai/deployments/<deployment>/chat/completions`) answer like
+//! Azure: 401 without an `api-key` header, 404 without `api-version`, the
+//! deployment as the model when the body names none, and Azure's
+//! `prompt_filter_results` (a leading chunk with empty id and model when
+//! streamed) and `content_filter_results` around the answer.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -138,7 +146,40 @@ async fn handle(
     if parts.uri.path() == "/api/chat" {
         return Ok(super::mock_ollama::answer(&body));
     }
-    let model = body["model"].as_str().unwrap_or("").to_string();
+    if parts.uri.path().starts_with("/v1beta/models/") {
+        return Ok(super::mock_gemini::answer(&parts.uri, &body));
+    }
+    let deployment = parts
+        .uri
+        .path()
+        .strip_prefix("/openai/deployments/")
+        .and_then(|rest| rest.split_once('/'))
+        .map(|(d, _)| d.to_string());
+    if deployment.is_some() {
+        if !parts.headers.contains_key("api-key") {
+            return Ok(full(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": {"code": "401", "message": "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."}}),
+            ));
+        }
+        if !parts
+            .uri
+            .query()
+            .unwrap_or_default()
+            .contains("api-version=")
+        {
+            return Ok(full(
+                StatusCode::NOT_FOUND,
+                json!({"error": {"code": "404", "message": "Resource not found"}}),
+            ));
+        }
+    }
+    let azure = deployment.is_some();
+    let model = match (body["model"].as_str(), deployment) {
+        (Some(m), _) => m.to_string(),
+        (None, Some(d)) => d,
+        (None, None) => String::new(),
+    };
     match model.as_str() {
         "fail-429" => {
             let mut r = full(
@@ -165,17 +206,22 @@ async fn handle(
         "completion_tokens": words.len(),
         "total_tokens": text.chars().count() + words.len(),
     });
+    let prompt_filter = json!([{"prompt_index": 0, "content_filter_results": {
+        "hate": {"filtered": false, "severity": "safe"},
+        "violence": {"filtered": false, "severity": "safe"}}}]);
     if body["stream"] != true {
-        return Ok(full(
-            StatusCode::OK,
-            json!({
-                "id": "chatcmpl-mock", "object": "chat.completion", "created": 1_700_000_000,
-                "model": format!("{model}-0001"),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
-                             "finish_reason": "stop"}],
-                "usage": usage,
-            }),
-        ));
+        let mut v = json!({
+            "id": "chatcmpl-mock", "object": "chat.completion", "created": 1_700_000_000,
+            "model": format!("{model}-0001"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
+                         "finish_reason": "stop"}],
+            "usage": usage,
+        });
+        if azure {
+            v["prompt_filter_results"] = prompt_filter;
+            v["choices"][0]["content_filter_results"] = json!({});
+        }
+        return Ok(full(StatusCode::OK, v));
     }
     let include_usage = body["stream_options"]["include_usage"] == true;
     let breaks = model == "break-mid-stream";
@@ -187,6 +233,13 @@ async fn handle(
                            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
             Ok(Frame::data(Bytes::from(format!("data: {c}\n\n"))))
         };
+        if azure {
+            let c = json!({"choices": [], "created": 0, "id": "", "model": "", "object": "",
+                           "prompt_filter_results": prompt_filter});
+            let _ = tx
+                .send(Ok(Frame::data(Bytes::from(format!("data: {c}\n\n")))))
+                .await;
+        }
         let _ = tx
             .send(chunk(
                 json!({"role": "assistant", "content": ""}),

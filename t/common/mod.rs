@@ -38,6 +38,7 @@ macro_rules! assert_status {
 pub mod client;
 pub mod etcd;
 pub mod gateway;
+pub mod mock_gemini;
 pub mod mock_llm;
 pub mod mock_ollama;
 pub mod upstream;

@@ -1,9 +1,12 @@
 //! LLM gateway tests: the translation conformance suite (golden fixtures
 //! under `t/fixtures/llm/`) and the AI plugins through a running gateway
-//! against mock providers.
+//! against mock providers (OpenAI, Azure OpenAI, Gemini and Ollama
+//! formats).
 
 mod ai_proxy;
+mod azure;
 mod fixtures;
+mod gemini;
 mod lua_hooks;
 mod lua_provider;
 mod token_quota;

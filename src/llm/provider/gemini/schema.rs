@@ -143,10 +143,8 @@ fn convert(schema: &Value, defs: &Defs, depth: usize) -> Value {
                     out.insert("properties".into(), Value::Object(props));
                 }
             }
-            "items" => {
-                if value.is_object() {
-                    out.insert("items".into(), convert(value, defs, depth));
-                }
+            "items" if value.is_object() => {
+                out.insert("items".into(), convert(value, defs, depth));
             }
             "anyOf" | "oneOf" => {
                 let branches: Vec<Value> = value
@@ -171,19 +169,18 @@ fn convert(schema: &Value, defs: &Defs, depth: usize) -> Value {
                     merge(&mut out, convert(part, defs, depth));
                 }
             }
-            "const" => {
-                if value.is_string() {
-                    out.insert("enum".into(), json!([value]));
-                }
+            "const" if value.is_string() => {
+                out.insert("enum".into(), json!([value]));
             }
-            "enum" => {
+            "enum"
                 if value
                     .as_array()
-                    .is_some_and(|v| v.iter().all(Value::is_string))
-                {
-                    out.insert("enum".into(), value.clone());
-                }
+                    .is_some_and(|v| v.iter().all(Value::is_string)) =>
+            {
+                out.insert("enum".into(), value.clone());
             }
+            // Tuple `items`, non-string `const` and `enum` values.
+            "items" | "const" | "enum" => {}
             "nullable" => nullable |= value.as_bool() == Some(true),
             k if KEPT.contains(&k) => {
                 out.insert(k.to_string(), value.clone());
