@@ -19,6 +19,7 @@ const OPENAI: OpenAi = OpenAi {
     path: "/v1/chat/completions",
     max_tokens_field: "max_completion_tokens",
     send_model: true,
+    stream_usage: true,
 };
 const DEEPSEEK: OpenAi = OpenAi {
     name: "deepseek",
@@ -26,6 +27,7 @@ const DEEPSEEK: OpenAi = OpenAi {
     path: "/chat/completions",
     max_tokens_field: "max_tokens",
     send_model: true,
+    stream_usage: true,
 };
 const OPENROUTER: OpenAi = OpenAi {
     name: "openrouter",
@@ -33,6 +35,7 @@ const OPENROUTER: OpenAi = OpenAi {
     path: "/api/v1/chat/completions",
     max_tokens_field: "max_tokens",
     send_model: true,
+    stream_usage: true,
 };
 const AIMLAPI: OpenAi = OpenAi {
     name: "aimlapi",
@@ -40,6 +43,7 @@ const AIMLAPI: OpenAi = OpenAi {
     path: "/v1/chat/completions",
     max_tokens_field: "max_tokens",
     send_model: true,
+    stream_usage: true,
 };
 /// No default endpoint: `override.endpoint` is required.
 const OPENAI_COMPATIBLE: OpenAi = OpenAi {
@@ -48,6 +52,7 @@ const OPENAI_COMPATIBLE: OpenAi = OpenAi {
     path: "/v1/chat/completions",
     max_tokens_field: "max_tokens",
     send_model: true,
+    stream_usage: true,
 };
 /// Azure OpenAI's deployment URLs: `override.endpoint` is required and is
 /// the full URL (`…/openai/deployments/{d}/chat/completions?api-version=…`);
@@ -58,11 +63,18 @@ const AZURE_OPENAI: OpenAi = OpenAi {
     path: "/chat/completions",
     max_tokens_field: "max_tokens",
     send_model: false,
+    stream_usage: true,
 };
 /// Azure OpenAI's v1 surface (`…/openai/v1/chat/completions`), where the
 /// body's `model` names the deployment and `api-version` is optional.
 const AZURE_OPENAI_V1: OpenAi = OpenAi {
     send_model: true,
+    ..AZURE_OPENAI
+};
+/// Azure deployment URLs with an `api-version` older than 2024-09-01,
+/// which reject `stream_options`: streams come without usage.
+const AZURE_OPENAI_LEGACY: OpenAi = OpenAi {
+    stream_usage: false,
     ..AZURE_OPENAI
 };
 /// Gemini's OpenAI-compatible endpoint, which APISIX's `gemini` provider
@@ -73,6 +85,7 @@ const GEMINI_OPENAI: OpenAi = OpenAi {
     path: "/v1beta/openai/chat/completions",
     max_tokens_field: "max_completion_tokens",
     send_model: true,
+    stream_usage: true,
 };
 
 /// The providers spoken natively, by APISIX's names.
@@ -108,7 +121,8 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Provider>> {
 /// `auth.header` entries.
 ///
 /// - `azure-openai` needs `api-version` in the endpoint's query, except on
-///   Azure's v1 surface (`/openai/v1/`), where the body names the model.
+///   Azure's v1 surface (`/openai/v1/`), where the body names the model;
+///   versions before 2024-09-01 get streams without `stream_options`.
 /// - `gemini` speaks Gemini's native API unless the configuration is
 ///   written for APISIX's `gemini` provider, which speaks the
 ///   OpenAI-compatible endpoint: an endpoint ending in `/chat/completions`,
@@ -133,15 +147,21 @@ pub fn for_config(
             if path.contains("/openai/v1/") {
                 return Ok(Arc::new(AZURE_OPENAI_V1));
             }
-            let versioned = query.split('&').any(|kv| {
-                kv.split_once('=')
-                    .is_some_and(|(k, v)| k == "api-version" && !v.is_empty())
-            });
-            if !versioned {
+            let version = query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, v)| *k == "api-version" && !v.is_empty())
+                .map(|(_, v)| v);
+            let Some(version) = version else {
                 return Err(format!(
                     "provider \"azure-openai\": override.endpoint {pq:?} needs the api-version query \
                      parameter (…/chat/completions?api-version=2024-10-21)"
                 ));
+            };
+            // Dated versions (`2024-02-15-preview`) compare as text.
+            let dated = version.starts_with(|c: char| c.is_ascii_digit());
+            if dated && version < "2024-09-01" {
+                return Ok(Arc::new(AZURE_OPENAI_LEGACY));
             }
             Ok(provider)
         }
@@ -221,6 +241,24 @@ mod tests {
             configured("azure-openai", Some("/openai/v1/chat/completions"), &[]).unwrap(),
             "/chat/completions model=\"m\""
         );
+        let streams = |version: &str| {
+            let path = format!("/openai/deployments/d/chat/completions?api-version={version}");
+            let p = for_config(by_name("azure-openai").unwrap(), Some(&path), &[]).unwrap();
+            let req = crate::llm::ChatRequest {
+                stream: true,
+                ..Default::default()
+            };
+            let out = p.build_request(&req, "openai-chat").unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&out.body).unwrap();
+            body.get("stream_options").is_some()
+        };
+        assert!(
+            !streams("2024-02-15-preview"),
+            "older versions reject stream_options"
+        );
+        assert!(!streams("2024-08-01-preview"));
+        assert!(streams("2024-10-21"));
+        assert!(streams("2025-04-01-preview"));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! OpenRouter, AI/ML API, Azure OpenAI, Gemini's OpenAI-compatible
 //! endpoint, and any OpenAI-compatible server: vLLM, Ollama's `/v1`,
 //! Mistral): the canonical request written as OpenAI's, answers and
-//! `chat.completion.chunk` streams read back. Usage is always asked for in
-//! streams (`stream_options.include_usage`).
+//! `chat.completion.chunk` streams read back. Usage is asked for in every
+//! stream (`stream_options.include_usage`) except on Azure API versions
+//! that predate the field.
 //!
 //! Stream chunks with no choices and no usage (Azure's leading
 //! `prompt_filter_results` annotation, sent with an empty id and model)
@@ -35,6 +36,9 @@ pub struct OpenAi {
     /// Whether the body names the model. Azure's deployment URLs choose
     /// the model themselves, and APISIX drops the field for them.
     pub send_model: bool,
+    /// Whether streams ask for usage (`stream_options.include_usage`);
+    /// Azure API versions before 2024-09-01 reject the field.
+    pub stream_usage: bool,
 }
 
 impl Provider for OpenAi {
@@ -107,7 +111,9 @@ impl Provider for OpenAi {
         );
         if req.stream {
             put("stream", Some(Value::Bool(true)));
-            put("stream_options", Some(json!({"include_usage": true})));
+            if self.stream_usage {
+                put("stream_options", Some(json!({"include_usage": true})));
+            }
         } else {
             body.remove("stream");
             body.remove("stream_options");
