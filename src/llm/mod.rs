@@ -84,6 +84,12 @@ pub trait Provider: Send + Sync + 'static {
     fn decode_error(&self, status: u16, body: &[u8]) -> LlmError {
         LlmError::from_provider(status, body)
     }
+    /// Seconds to wait before retrying, read from an error answer's body,
+    /// for providers that say it there (Gemini's `RetryInfo`); the
+    /// `Retry-After` header, when sent, wins.
+    fn retry_after(&self, _body: &[u8]) -> Option<u64> {
+        None
+    }
     /// A decoder for one streamed answer.
     fn stream_decoder(&self) -> Box<dyn StreamDecoder>;
 }

@@ -22,8 +22,16 @@
 //!
 //! `POST /api/chat` speaks Ollama's native format instead
 //! ([`super::mock_ollama`]), `POST /v1/messages` Anthropic's
-//! ([`super::mock_anthropic`]). `GET /health` answers 200, or 503 after
+//! ([`super::mock_anthropic`]), and paths under `/v1beta/models/` Gemini's
+//! ([`super::mock_gemini`]). `GET /health` answers 200, or 503 after
 //! [`MockLlm::set_healthy`]`(false)`; health probes are not recorded.
+//!
+//! Azure OpenAI's deployment paths
+//! (`/openai/deployments/<deployment>/chat/completions`) answer like
+//! Azure: 401 without an `api-key` header, 404 without `api-version`, the
+//! deployment as the model when the body names none, and Azure's
+//! `prompt_filter_results` (a leading chunk with empty id and model when
+//! streamed) and `content_filter_results` around the answer.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -193,7 +201,40 @@ async fn handle(
     if parts.uri.path() == "/v1/messages" {
         return Ok(super::mock_anthropic::answer(&body));
     }
-    let model = body["model"].as_str().unwrap_or("").to_string();
+    if parts.uri.path().starts_with("/v1beta/models/") {
+        return Ok(super::mock_gemini::answer(&parts.uri, &body));
+    }
+    let deployment = parts
+        .uri
+        .path()
+        .strip_prefix("/openai/deployments/")
+        .and_then(|rest| rest.split_once('/'))
+        .map(|(d, _)| d.to_string());
+    if deployment.is_some() {
+        if !parts.headers.contains_key("api-key") {
+            return Ok(full(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": {"code": "401", "message": "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."}}),
+            ));
+        }
+        if !parts
+            .uri
+            .query()
+            .unwrap_or_default()
+            .contains("api-version=")
+        {
+            return Ok(full(
+                StatusCode::NOT_FOUND,
+                json!({"error": {"code": "404", "message": "Resource not found"}}),
+            ));
+        }
+    }
+    let azure = deployment.is_some();
+    let model = match (body["model"].as_str(), deployment) {
+        (Some(m), _) => m.to_string(),
+        (None, Some(d)) => d,
+        (None, None) => String::new(),
+    };
     match model.as_str() {
         "fail-429" => {
             let mut r = full(
@@ -250,6 +291,9 @@ async fn handle(
     } else {
         "stop"
     };
+    let prompt_filter = json!([{"prompt_index": 0, "content_filter_results": {
+        "hate": {"filtered": false, "severity": "safe"},
+        "violence": {"filtered": false, "severity": "safe"}}}]);
     if body["stream"] != true {
         let message = if calls_tool {
             json!({"role": "assistant", "content": null, "tool_calls": [{
@@ -258,15 +302,17 @@ async fn handle(
         } else {
             json!({"role": "assistant", "content": answer})
         };
-        return Ok(full(
-            StatusCode::OK,
-            json!({
-                "id": "chatcmpl-mock", "object": "chat.completion", "created": 1_700_000_000,
-                "model": format!("{model}-0001"),
-                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                "usage": usage,
-            }),
-        ));
+        let mut v = json!({
+            "id": "chatcmpl-mock", "object": "chat.completion", "created": 1_700_000_000,
+            "model": format!("{model}-0001"),
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": usage,
+        });
+        if azure {
+            v["prompt_filter_results"] = prompt_filter;
+            v["choices"][0]["content_filter_results"] = json!({});
+        }
+        return Ok(full(StatusCode::OK, v));
     }
     let include_usage = body["stream_options"]["include_usage"] == true;
     let breaks = model == "break-mid-stream";
@@ -278,6 +324,13 @@ async fn handle(
                            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
             Ok(Frame::data(Bytes::from(format!("data: {c}\n\n"))))
         };
+        if azure {
+            let c = json!({"choices": [], "created": 0, "id": "", "model": "", "object": "",
+                           "prompt_filter_results": prompt_filter});
+            let _ = tx
+                .send(Ok(Frame::data(Bytes::from(format!("data: {c}\n\n")))))
+                .await;
+        }
         if calls_tool {
             let call = json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0,
                 "id": "call_mock1", "type": "function",

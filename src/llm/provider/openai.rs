@@ -1,8 +1,15 @@
 //! Providers speaking OpenAI's chat completions (OpenAI, DeepSeek,
-//! OpenRouter, AI/ML API, and any OpenAI-compatible server: vLLM, Ollama's
-//! `/v1`, Mistral): the canonical request written as OpenAI's, answers and
-//! `chat.completion.chunk` streams read back. Usage is always asked for in
-//! streams (`stream_options.include_usage`).
+//! OpenRouter, AI/ML API, Azure OpenAI, Gemini's OpenAI-compatible
+//! endpoint, and any OpenAI-compatible server: vLLM, Ollama's `/v1`,
+//! Mistral): the canonical request written as OpenAI's, answers and
+//! `chat.completion.chunk` streams read back. Usage is asked for in every
+//! stream (`stream_options.include_usage`) except on Azure API versions
+//! that predate the field.
+//!
+//! Stream chunks with no choices and no usage (Azure's leading
+//! `prompt_filter_results` annotation, sent with an empty id and model)
+//! carry nothing canonical and are skipped, so the answer's id and model
+//! come from its first real chunk.
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
@@ -22,6 +29,16 @@ pub struct OpenAi {
     pub base: &'static str,
     /// Default path.
     pub path: &'static str,
+    /// The request field for the token limit: OpenAI's own API wants the
+    /// newer `max_completion_tokens` (reasoning models reject the old
+    /// name); compatible servers know `max_tokens`.
+    pub max_tokens_field: &'static str,
+    /// Whether the body names the model. Azure's deployment URLs choose
+    /// the model themselves, and APISIX drops the field for them.
+    pub send_model: bool,
+    /// Whether streams ask for usage (`stream_options.include_usage`);
+    /// Azure API versions before 2024-09-01 reject the field.
+    pub stream_usage: bool,
 }
 
 impl Provider for OpenAi {
@@ -38,17 +55,14 @@ impl Provider for OpenAi {
         if client == "openai-chat" {
             body.extend(req.extra.clone());
         }
-        body.insert("model".into(), json!(req.model));
+        if self.send_model {
+            body.insert("model".into(), json!(req.model));
+        } else {
+            body.remove("model");
+        }
         body.insert("messages".into(), Value::Array(messages(&req.messages)));
         if let Some(n) = req.max_tokens {
-            // OpenAI's own API wants the newer name (reasoning models reject
-            // the old one); compatible servers know `max_tokens`.
-            let key = if self.name == "openai" {
-                "max_completion_tokens"
-            } else {
-                "max_tokens"
-            };
-            body.insert(key.into(), json!(n));
+            body.insert(self.max_tokens_field.into(), json!(n));
         }
         let mut put = |k: &str, v: Option<Value>| {
             if let Some(v) = v {
@@ -97,7 +111,9 @@ impl Provider for OpenAi {
         );
         if req.stream {
             put("stream", Some(Value::Bool(true)));
-            put("stream_options", Some(json!({"include_usage": true})));
+            if self.stream_usage {
+                put("stream_options", Some(json!({"include_usage": true})));
+            }
         } else {
             body.remove("stream");
             body.remove("stream_options");
@@ -298,6 +314,10 @@ impl ChunkDecoder {
                 kind: kind.to_string(),
                 message: message.to_string(),
             });
+            return Ok(());
+        }
+        let choices = v.get("choices").and_then(Value::as_array);
+        if choices.is_some_and(Vec::is_empty) && v.get("usage").is_none_or(Value::is_null) {
             return Ok(());
         }
         if !self.started {

@@ -227,6 +227,10 @@ async fn send(
         let retry = parts.headers.get(header::RETRY_AFTER);
         if let Some(v) = retry {
             answer.headers_mut().insert(header::RETRY_AFTER, v.clone());
+        } else if let Some(secs) = target.provider.retry_after(&bytes) {
+            answer
+                .headers_mut()
+                .insert(header::RETRY_AFTER, secs.into());
         }
         let elapsed = attempt.elapsed();
         attempt.failed(Outcome::Status(status.as_u16(), retry_after(retry)));

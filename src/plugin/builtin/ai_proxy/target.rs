@@ -69,9 +69,13 @@ impl AiTarget {
     pub fn build(conf: &Value, instance: String) -> Result<AiTarget, String> {
         let name = conf.get("provider").and_then(Value::as_str).unwrap_or("");
         let provider = provider_by_name(name)?;
+        let auth_headers = auth_headers(conf)?;
         let endpoint = conf.pointer("/override/endpoint").and_then(Value::as_str);
-        let (base, path_override) = match endpoint {
-            Some(e) => split_endpoint(e)?,
+        let split = endpoint.map(split_endpoint).transpose()?;
+        let path = split.as_ref().and_then(|(_, p)| p.as_deref());
+        let provider = provider::for_config(provider, path, &auth_headers)?;
+        let (base, path_override) = match split {
+            Some(s) => s,
             None if provider.default_base().is_empty() => {
                 return Err(format!("provider {name:?} needs override.endpoint"))
             }
@@ -108,19 +112,6 @@ impl AiTarget {
             up_conf.checks = Some(health_checks(checks, conf, https)?);
         }
         let upstream = Upstream::compile(&up_conf, &format!("{instance} endpoint"))?;
-        let mut auth_headers = Vec::new();
-        for (k, v) in conf
-            .pointer("/auth/header")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-        {
-            let name = HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())
-                .map_err(|e| format!("auth.header: {k}: {e}"))?;
-            let value = HeaderValue::from_str(v.as_str().unwrap_or_default())
-                .map_err(|e| format!("auth.header: {k}: {e}"))?;
-            auth_headers.push((name, value));
-        }
         let auth_query = conf
             .pointer("/auth/query")
             .and_then(Value::as_object)
@@ -225,6 +216,24 @@ fn encode_query(query: &Map<String, Value>) -> String {
         })
         .collect();
     args.join("&")
+}
+
+/// `auth.header` as header names and values.
+fn auth_headers(conf: &Value) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    let mut headers = Vec::new();
+    for (k, v) in conf
+        .pointer("/auth/header")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let name = HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())
+            .map_err(|e| format!("auth.header: {k}: {e}"))?;
+        let value = HeaderValue::from_str(v.as_str().unwrap_or_default())
+            .map_err(|e| format!("auth.header: {k}: {e}"))?;
+        headers.push((name, value));
+    }
+    Ok(headers)
 }
 
 /// `scheme://host[:port][/path[?query]]` → (`scheme://host[:port]`, path
