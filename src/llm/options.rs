@@ -1,8 +1,10 @@
 //! An instance's `options` applied over a request that was already
 //! decoded: when `ai-proxy-multi` falls back to another instance, the
 //! request plugins may have changed is sent again with that instance's
-//! options (its `model` above all). The first instance's options are set
-//! on the client's JSON before decoding instead, as APISIX does.
+//! options (its `model` above all), the fields only the previous
+//! instance's options set put back as the client sent them. The first
+//! instance's options are set on the client's JSON before decoding
+//! instead, as APISIX does.
 
 use serde_json::{Map, Value};
 
@@ -45,6 +47,39 @@ pub fn apply_options(req: &mut ChatRequest, options: &Map<String, Value>) {
     }
 }
 
+/// Put back, for each option name in `names`, the value `client` (the
+/// client's request as it came, before any instance's options) has: what
+/// the previous instance's options set and the next one's do not.
+pub fn restore<'a>(
+    req: &mut ChatRequest,
+    client: &ChatRequest,
+    names: impl IntoIterator<Item = &'a str>,
+) {
+    for name in names {
+        match name {
+            "model" => req.model = client.model.clone(),
+            "max_tokens" | "max_completion_tokens" => req.max_tokens = client.max_tokens,
+            "temperature" => req.temperature = client.temperature,
+            "top_p" => req.top_p = client.top_p,
+            "top_k" => req.top_k = client.top_k,
+            "stop" | "stop_sequences" => req.stop = client.stop.clone(),
+            "reasoning_effort" => req.reasoning_effort = client.reasoning_effort.clone(),
+            "response_format" => req.response_format = client.response_format.clone(),
+            "parallel_tool_calls" => req.parallel_tool_calls = client.parallel_tool_calls,
+            "user" => req.user = client.user.clone(),
+            "stream" | "stream_options" | "messages" => {}
+            other => match client.extra.get(other) {
+                Some(v) => {
+                    req.extra.insert(other.to_string(), v.clone());
+                }
+                None => {
+                    req.extra.remove(other);
+                }
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +107,15 @@ mod tests {
         assert_eq!(req.temperature, Some(0.2), "not in the options: kept");
         assert!(req.stream, "the client's choice");
         assert_eq!(req.extra.get("seed"), Some(&json!(7)));
+
+        // The next instance names no seed and no stop: the client's come back.
+        let client = ChatRequest {
+            model: "client".into(),
+            ..Default::default()
+        };
+        restore(&mut req, &client, ["seed", "stop", "model"]);
+        assert!(!req.extra.contains_key("seed"));
+        assert!(req.stop.is_empty());
+        assert_eq!(req.model, "client");
     }
 }

@@ -45,6 +45,8 @@ pub struct LlmStats {
     answered: OnceLock<Arc<ChatRequest>>,
     /// The answer's text so far, for the same count (taken by it).
     output: Mutex<String>,
+    /// The answer is over (or was cut): a missing usage may be counted.
+    ended: AtomicBool,
 }
 
 impl LlmStats {
@@ -67,6 +69,7 @@ impl LlmStats {
             pricing: OnceLock::new(),
             answered: OnceLock::new(),
             output: Mutex::new(String::new()),
+            ended: AtomicBool::new(false),
         }
     }
 
@@ -138,6 +141,12 @@ impl LlmStats {
         let _ = self.answered.set(req);
     }
 
+    /// The answer is complete, or will get no further (the stream ended or
+    /// was dropped).
+    pub fn ended(&self) {
+        self.ended.store(true, Relaxed);
+    }
+
     /// Text of the answer as it arrives (kept only until usage is known).
     pub fn record_output(&self, text: &str) {
         if !self.usage_known.load(Relaxed) {
@@ -148,10 +157,14 @@ impl LlmStats {
     }
 
     /// The usage recorded, if any: the provider's, or, when a provider
-    /// answered without reporting any (a stream cut short), counted from
-    /// the request and the text that arrived, marked estimated.
+    /// answered without reporting any and the answer is over (a stream cut
+    /// short), counted from the request and the text that arrived, marked
+    /// estimated.
     pub fn usage(&self) -> Option<Usage> {
         if !self.usage_known.load(Relaxed) {
+            if !self.ended.load(Relaxed) {
+                return None;
+            }
             let req = self.answered.get()?;
             let output = self
                 .output
@@ -193,7 +206,7 @@ impl LlmStats {
     /// The value of variable `name`, if it is one of these figures.
     pub fn var(&self, name: &str) -> Option<Cow<'_, str>> {
         let n = |v: u64| Some(Cow::Owned(v.to_string()));
-        let usage = self.usage().unwrap_or_default();
+        let usage = || self.usage().unwrap_or_default();
         match name {
             "request_type" => Some(Cow::Borrowed(if self.stream {
                 "ai_stream"
@@ -203,13 +216,13 @@ impl LlmStats {
             "request_llm_model" => Some(Cow::Borrowed(&self.request_model)),
             "llm_model" => Some(Cow::Borrowed(self.model())),
             "llm_stream" => Some(Cow::Borrowed(if self.stream { "true" } else { "false" })),
-            "llm_prompt_tokens" => n(usage.prompt_tokens),
-            "llm_completion_tokens" => n(usage.completion_tokens),
-            "llm_total_tokens" => n(usage.total_tokens()),
-            "llm_cache_read_input_tokens" => n(usage.cached_tokens),
-            "llm_cache_creation_input_tokens" => n(usage.cache_creation_tokens),
-            "llm_reasoning_tokens" => n(usage.reasoning_tokens),
-            "llm_usage_estimated" => Some(Cow::Borrowed(if usage.estimated {
+            "llm_prompt_tokens" => n(usage().prompt_tokens),
+            "llm_completion_tokens" => n(usage().completion_tokens),
+            "llm_total_tokens" => n(usage().total_tokens()),
+            "llm_cache_read_input_tokens" => n(usage().cached_tokens),
+            "llm_cache_creation_input_tokens" => n(usage().cache_creation_tokens),
+            "llm_reasoning_tokens" => n(usage().reasoning_tokens),
+            "llm_usage_estimated" => Some(Cow::Borrowed(if usage().estimated {
                 "true"
             } else {
                 "false"

@@ -24,6 +24,15 @@ pub struct Finish {
 
 impl Finish {
     fn log(self) {
+        // The answer is over (or cut): an LLM answer's missing usage may
+        // now be counted from what arrived.
+        if let Some(stats) = self
+            .ctx
+            .extensions
+            .get::<std::sync::Arc<crate::llm::stats::LlmStats>>()
+        {
+            stats.ended();
+        }
         self.global.log(&self.ctx);
         self.chain.log(&self.ctx);
     }

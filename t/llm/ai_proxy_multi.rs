@@ -101,10 +101,12 @@ async fn a_429_falls_back_and_cools_the_instance_down() {
     let (a, b) = (MockLlm::start().await, MockLlm::start().await);
     let dir = tempfile::tempdir().expect("dir");
     let log = dir.path().join("llm.log");
+    let mut primary = instance("primary", &a, "fail-429", 1, 1);
+    primary["options"] = json!({"model": "fail-429", "temperature": 0.1, "seed": 3});
     route(
         &env,
         json!({"fallback_strategy": ["http_429"], "instances": [
-            instance("primary", &a, "fail-429", 1, 1),
+            primary,
             instance("backup", &b, "gpt-4o", 0, 1),
         ]}),
         json!({"file-logger": {"path": log.display().to_string(), "batch_max_size": 1,
@@ -119,10 +121,12 @@ async fn a_429_falls_back_and_cools_the_instance_down() {
     assert_eq!(v["choices"][0]["message"]["content"], "echo: four");
     assert_eq!(chats(&a), 1);
     assert_eq!(chats(&b), 1);
-    assert_eq!(
-        b.received()[0].body["model"],
-        "gpt-4o",
-        "the backup's options apply"
+    let to_backup = &b.received()[0].body;
+    assert_eq!(to_backup["model"], "gpt-4o", "the backup's options apply");
+    assert_eq!(a.received()[0].body["seed"], 3);
+    assert!(
+        to_backup.get("seed").is_none() && to_backup.get("temperature").is_none(),
+        "the primary's options stay with the primary: {to_backup}"
     );
     // The primary answered 429 with Retry-After: 7; it is left alone.
     for _ in 0..4 {
@@ -323,6 +327,21 @@ async fn ewma_prefers_the_instance_with_the_faster_first_token() {
         chats(&slow),
         chats(&fast)
     );
+}
+
+#[tokio::test]
+async fn a_single_instance_is_used_whatever_its_weight() {
+    let env = Env::start().await;
+    let a = MockLlm::start().await;
+    route(
+        &env,
+        json!({"instances": [instance("only", &a, "model-a", 0, 0)]}),
+        json!({}),
+    )
+    .await;
+    let r = ask(&env, "hi").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(chats(&a), 1);
 }
 
 #[tokio::test]

@@ -123,6 +123,27 @@ async fn a_burst_cannot_overshoot_by_more_than_one_request() {
 }
 
 #[tokio::test]
+async fn a_huge_max_tokens_reserves_at_most_the_window() {
+    let env = Env::start().await;
+    let mock = MockLlm::start().await;
+    route(
+        &env,
+        json!({"ai-proxy": ai_proxy(&mock),
+               "ai-rate-limiting": {"limit": 30, "time_window": 60}}),
+    )
+    .await;
+    let remaining = format!("x-ai-ratelimit-remaining-{INSTANCE}");
+    let r = env.post_json(PATH, &hello(Some(u64::MAX))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header(&remaining), Some("0"), "the whole window, no more");
+    // Settled with the 7 it used: the window is open again.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let r = env.post_json(PATH, &hello(Some(2))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header(&remaining), Some("16"));
+}
+
+#[tokio::test]
 async fn rules_limit_each_consumer_separately() {
     let env = Env::start().await;
     let mock = MockLlm::start().await;

@@ -17,6 +17,7 @@
 //! Requests whose model has no known price cost nothing here (with a
 //! warning in the log): put a price on the instance to count them.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue, StatusCode};
@@ -57,9 +58,10 @@ struct AiBudget {
     backend: Backend,
 }
 
-/// The counter a request's cost goes to.
-#[derive(Clone)]
-struct Charged(Slot);
+/// The counters a request's cost goes to (a global rule and a route may
+/// both have a budget; each counter is charged once).
+#[derive(Clone, Default)]
+struct Charged(Vec<(Slot, Arc<AtomicBool>)>);
 
 impl PluginFactory for AiBudgetFactory {
     fn name(&self) -> &str {
@@ -194,7 +196,14 @@ impl Plugin for AiBudget {
             window_s: self.terms.window_s,
         };
         let terms = self.terms;
-        ctx.extensions.insert(Charged(slot.clone()));
+        match ctx.extensions.get_mut::<Charged>() {
+            Some(c) if c.0.iter().any(|(s, _)| s.key == slot.key) => {}
+            Some(c) => c.0.push((slot.clone(), Arc::default())),
+            None => {
+                ctx.extensions
+                    .insert(Charged(vec![(slot.clone(), Arc::default())]));
+            }
+        }
         match &self.backend {
             // Nothing is reserved: a call's cost is only known after it.
             Backend::Local => {
@@ -229,7 +238,7 @@ impl Plugin for AiBudget {
     }
 
     fn log(&self, ctx: &Ctx) {
-        let (Some(Charged(slot)), Some(stats)) = (
+        let (Some(Charged(slots)), Some(stats)) = (
             ctx.extensions.get::<Charged>(),
             ctx.extensions.get::<Arc<LlmStats>>(),
         ) else {
@@ -249,8 +258,19 @@ impl Plugin for AiBudget {
         if micro == 0 {
             return;
         }
+        // This plugin's counter, unless another `ai-budget` of the request
+        // sharing it charged it already.
+        let own = format!("{}:", self.prefix);
+        let Some((slot, charged)) = slots.iter().find(|(s, _)| s.key.starts_with(&own)) else {
+            return;
+        };
+        if charged.swap(true, Ordering::Relaxed) {
+            return;
+        }
         match &self.backend {
-            Backend::Local => window::settle_local(slot, None, 0, micro, unix_ms()),
+            Backend::Local => {
+                window::settle_local(slot, None, 0, micro, unix_ms());
+            }
             Backend::Redis(pool) => {
                 let (pool, slot) = (pool.clone(), slot.clone());
                 tokio::spawn(async move {

@@ -184,8 +184,13 @@ fn build_pool(conf: &Value) -> Result<InstancePool, String> {
             priority.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
         ));
     }
-    if targets.iter().all(|(_, w, _)| *w == 0) && targets.len() > 1 {
-        return Err("instances: every weight is 0, no instance would be picked".into());
+    match targets.as_mut_slice() {
+        // A single instance is used whatever its weight (as APISIX does).
+        [(_, w, _)] => *w = (*w).max(1),
+        all if all.iter().all(|(_, w, _)| *w == 0) => {
+            return Err("instances: every weight is 0, no instance would be picked".into())
+        }
+        _ => {}
     }
     let balancer = conf.get("balancer");
     let algorithm_name = balancer

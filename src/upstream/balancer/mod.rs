@@ -206,6 +206,15 @@ impl Balancer {
         self.on_finish_at(node, latency, failed, Instant::now());
     }
 
+    /// Records that a request started on `node` ended without telling
+    /// anything about the node (never sent, or abandoned by the client):
+    /// no latency sample.
+    pub fn on_cancel(&self, node: usize) {
+        if let Some(stats) = self.stats.get(node) {
+            stats.finish();
+        }
+    }
+
     /// Number of requests currently in flight on `node` (0 for a bad index).
     pub fn active(&self, node: usize) -> u64 {
         self.stats

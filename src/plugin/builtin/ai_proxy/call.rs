@@ -17,10 +17,11 @@ use super::target::AiTarget;
 use super::{error_response, InstanceGate, LlmCall, LlmRequest};
 use crate::body::ProxyBody;
 use crate::llm::model::Part;
-use crate::llm::options::apply_options;
+use crate::llm::options::{apply_options, restore};
 use crate::llm::stats::LlmStats;
 use crate::llm::{ChatRequest, ClientProtocol, ErrorKind, LlmError};
 use crate::metrics::llm::ActiveCall;
+use crate::plugin::ctx::RequestBody;
 use crate::plugin::Ctx;
 use crate::proxy::forward::{forward, ForwardRequest, OutgoingBody};
 use crate::proxy::plugins::plugin_response;
@@ -111,13 +112,39 @@ pub async fn call(ctx: &mut Ctx, llm: LlmCall) -> Response<ProxyBody> {
             next = %next_target.instance,
             "AI instance failed, falling back"
         );
-        let next_req = Arc::make_mut(&mut req);
-        apply_options(next_req, &next_target.options);
-        if let Some(n) = next_target.max_tokens {
-            next_req.max_tokens = Some(n);
-        }
+        switch_options(ctx, protocol, Arc::make_mut(&mut req), &target, next_target);
         ctx.set_var("picked_ai_instance_name", next_target.instance.clone());
         index = next;
+    }
+}
+
+/// Move `req` from instance `from`'s options to `to`'s: what only `from`
+/// set goes back to the client's value, then `to`'s options apply.
+fn switch_options(
+    ctx: &Ctx,
+    protocol: &dyn ClientProtocol,
+    req: &mut ChatRequest,
+    from: &AiTarget,
+    to: &AiTarget,
+) {
+    let mut stale: Vec<&str> = from
+        .options
+        .keys()
+        .filter(|k| !to.options.contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    if from.max_tokens.is_some() && to.max_tokens.is_none() {
+        stale.push("max_tokens");
+    }
+    if !stale.is_empty() {
+        let body = ctx.extensions.get::<RequestBody>().map(|b| b.0.clone());
+        if let Some(Ok(client)) = body.map(|b| protocol.decode_request(&b)) {
+            restore(req, &client, stale);
+        }
+    }
+    apply_options(req, &to.options);
+    if let Some(n) = to.max_tokens {
+        req.max_tokens = Some(n);
     }
 }
 
@@ -240,12 +267,12 @@ async fn send(
             elapsed,
         });
     }
-    stats.set_pricing(target.provider.name(), &req.model, target.price);
-    stats.answered(req.clone());
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     if req.stream {
+        stats.set_pricing(target.provider.name(), &req.model, target.price);
+        stats.answered(req.clone());
         let body = TranslatingBody::new(
             body,
             target.provider.stream_decoder(),
@@ -265,13 +292,20 @@ async fn send(
     }
     let bytes = match read_limited(body, target.max_response_bytes).await {
         Ok(b) => b,
+        // Nothing reached the client yet: another instance may answer.
         Err(msg) => {
-            return Ok(plugin_response(error_response(
-                protocol,
-                &LlmError::provider(msg),
-            )));
+            let elapsed = attempt.elapsed();
+            attempt.failed(Outcome::Unreachable);
+            return Err(Failure {
+                response: plugin_response(error_response(protocol, &LlmError::provider(msg))),
+                status: 502,
+                elapsed,
+            });
         }
     };
+    stats.set_pricing(target.provider.name(), &req.model, target.price);
+    stats.answered(req.clone());
+    stats.ended();
     stats.first_token();
     attempt.answered();
     drop(active);

@@ -88,9 +88,10 @@ pub enum Outcome {
     Status(u16, Option<Duration>),
     /// Connecting or talking to the provider failed, or it timed out.
     Unreachable,
-    /// The client went away before the first token: says nothing about
-    /// the instance.
-    Abandoned(Duration),
+    /// Ended without telling anything about the instance: never sent (the
+    /// request cannot be built for its provider), or the client went away
+    /// before the first token.
+    Cancelled,
 }
 
 /// The instances and their balancer.
@@ -188,24 +189,25 @@ impl InstancePool {
         let Some(inst) = self.instances.get(i) else {
             return;
         };
-        let (latency, failed) = match outcome {
+        match outcome {
             Outcome::Answered(ttft) => {
                 inst.failures.store(0, Relaxed);
-                (ttft, false)
+                self.balancer.on_finish(i, ttft, false);
             }
-            Outcome::Status(status, retry_after) => {
-                if status == 429 || status >= 500 {
-                    self.failed(inst, status == 429, retry_after);
-                }
-                (Duration::ZERO, true)
+            // Only what says the instance is struggling counts against it;
+            // a 400 or 413 is about the request.
+            Outcome::Status(status, retry_after)
+                if status == 408 || status == 429 || status >= 500 =>
+            {
+                self.failed(inst, status == 429, retry_after);
+                self.balancer.on_finish(i, Duration::ZERO, true);
             }
             Outcome::Unreachable => {
                 self.failed(inst, false, None);
-                (Duration::ZERO, true)
+                self.balancer.on_finish(i, Duration::ZERO, true);
             }
-            Outcome::Abandoned(elapsed) => (elapsed, false),
-        };
-        self.balancer.on_finish(i, latency, failed);
+            Outcome::Status(..) | Outcome::Cancelled => self.balancer.on_cancel(i),
+        }
     }
 
     fn failed(&self, inst: &Instance, rate_limited: bool, retry_after: Option<Duration>) {
@@ -231,7 +233,7 @@ impl InstancePool {
 }
 
 /// One attempt on one instance, reported to the pool exactly once: when
-/// it ends, or (dropped unreported) as abandoned.
+/// it ends, or (dropped unreported) as cancelled.
 pub struct Attempt {
     pool: Arc<InstancePool>,
     index: usize,
@@ -276,7 +278,7 @@ impl Attempt {
 
 impl Drop for Attempt {
     fn drop(&mut self) {
-        self.report(Outcome::Abandoned(self.started.elapsed()));
+        self.report(Outcome::Cancelled);
     }
 }
 

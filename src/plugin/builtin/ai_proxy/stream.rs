@@ -106,6 +106,7 @@ impl TranslatingBody {
             self.encoder.finish(&mut self.out);
             self.finished = true;
         }
+        self.stats.ended();
     }
 }
 

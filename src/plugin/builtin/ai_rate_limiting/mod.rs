@@ -82,20 +82,24 @@ impl Strategy {
 struct Limit {
     limit: u64,
     window_s: u64,
-    headers: [HeaderName; 3],
+    /// None when the names are not valid header names (an instance name
+    /// with a space): the limit still applies, without headers.
+    headers: Option<[HeaderName; 3]>,
 }
 
 impl Limit {
-    fn new(limit: u64, window_s: u64, names: [String; 3]) -> Result<Limit, String> {
-        let h = |n: &str| {
-            HeaderName::from_bytes(n.as_bytes()).map_err(|e| format!("header {n:?}: {e}"))
-        };
-        Ok(Limit {
+    fn new(limit: u64, window_s: u64, names: [String; 3]) -> Limit {
+        Limit {
             limit,
             window_s,
-            headers: [h(&names[0])?, h(&names[1])?, h(&names[2])?],
-        })
+            headers: header_names(&names),
+        }
     }
+}
+
+fn header_names(names: &[String; 3]) -> Option<[HeaderName; 3]> {
+    let h = |n: &str| HeaderName::from_bytes(n.as_bytes()).ok();
+    Some([h(&names[0])?, h(&names[1])?, h(&names[2])?])
 }
 
 /// A `rules` entry.
@@ -124,6 +128,11 @@ struct Held {
 /// Redis round trip, hence the cell) and settled by the log phase.
 #[derive(Default)]
 struct Reservations(OnceLock<Vec<Held>>);
+
+/// Every `ai-rate-limiting` of a request (a global rule and a route may
+/// both have one), by counter prefix.
+#[derive(Clone, Default)]
+struct ReservationBook(Vec<(String, Arc<Reservations>)>);
 
 struct Inner {
     prefix: String,
@@ -213,9 +222,9 @@ impl PluginFactory for AiRateLimitingFactory {
                 },
             },
             "dependencies": {"limit": ["time_window"], "time_window": ["limit"]},
-            "anyOf": [
-                {"required": ["limit", "time_window"]},
-                {"required": ["instances"]},
+            // As APISIX: rules, or instance and shared limits, not both.
+            "oneOf": [
+                {"anyOf": [{"required": ["limit", "time_window"]}, {"required": ["instances"]}]},
                 {"required": ["rules"]},
             ],
             "if": cond,
@@ -269,7 +278,7 @@ fn build(conf: &Value, holder: &str) -> Result<Inner, String> {
         let window = amount(inst.get("time_window"), &field("time_window"))?.unwrap_or(1);
         instances.insert(
             name.to_string(),
-            Limit::new(limit, window, instance_headers(name))?,
+            Limit::new(limit, window, instance_headers(name)),
         );
     }
     let global = match (
@@ -297,7 +306,7 @@ fn build(conf: &Value, holder: &str) -> Result<Inner, String> {
         let names = ["Limit", "Remaining", "Reset"].map(|k| format!("X-AI-{prefix}-RateLimit-{k}"));
         rules.push(Rule {
             key: VarTemplate::new(r.get("key").and_then(Value::as_str).unwrap_or("")),
-            limit: Limit::new(count, window, names)?,
+            limit: Limit::new(count, window, names),
         });
     }
     Ok(Inner {
@@ -330,13 +339,13 @@ fn instance_headers(name: &str) -> [String; 3] {
 /// A counter to reserve in, with its header names.
 struct Wanted {
     slot: Slot,
-    headers: [HeaderName; 3],
+    headers: Option<[HeaderName; 3]>,
     instance: Option<String>,
 }
 
 impl Inner {
     /// The counter of instance `name` and its header names, if it is limited.
-    fn instance_slot(&self, name: &str) -> Option<(Slot, [HeaderName; 3])> {
+    fn instance_slot(&self, name: &str) -> Option<(Slot, Option<[HeaderName; 3]>)> {
         if let Some(l) = self.instances.get(name) {
             let slot = Slot {
                 key: format!("{}:instance:{name}", self.prefix),
@@ -346,9 +355,7 @@ impl Inner {
             return Some((slot, l.headers.clone()));
         }
         let (limit, window_s) = self.global?;
-        let names = instance_headers(name);
-        let h = |n: &str| HeaderName::from_bytes(n.as_bytes()).ok();
-        let headers = [h(&names[0])?, h(&names[1])?, h(&names[2])?];
+        let headers = header_names(&instance_headers(name));
         Some((
             Slot {
                 key: format!("{}:global", self.prefix),
@@ -406,27 +413,33 @@ impl Inner {
         )
     }
 
-    fn note(&self, slot: &Slot, reserved: &Reserved) {
-        let (used_up, reset) = match *reserved {
-            Reserved::Rejected { reset } => (true, reset),
-            Reserved::Allowed {
-                remaining, reset, ..
-            } => (remaining == 0, reset),
-        };
-        if used_up {
+    /// Keep the used-up hint of `slot` in step with its count: set until
+    /// the window ends once the count reaches the limit, else cleared.
+    fn mark(&self, slot: &Slot, count: u64, reset: f64) {
+        if count >= slot.limit {
             let now = unix_ms();
             let until = now + reset * 1000.0;
             self.exhausted
                 .with(&slot.key, || until, |u| *u <= now, |u| *u = until);
+        } else {
+            self.exhausted.update_or_remove(&slot.key, |_| true);
+        }
+    }
+
+    /// The hint after a reservation.
+    fn note(&self, slot: &Slot, reserved: &Reserved) {
+        match *reserved {
+            Reserved::Rejected { reset } => self.mark(slot, slot.limit, reset),
+            Reserved::Allowed {
+                remaining, reset, ..
+            } => self.mark(slot, slot.limit - remaining.min(slot.limit), reset),
         }
     }
 
     /// Settle `reserved` tokens taken in `window` (None: none taken) with `used`.
     fn settle_local(&self, slot: &Slot, window: Option<u64>, reserved: u64, used: u64) {
-        window::settle_local(slot, window, reserved, used, unix_ms());
-        if used < reserved {
-            self.exhausted.update_or_remove(&slot.key, |_| true);
-        }
+        let (count, reset) = window::settle_local(slot, window, reserved, used, unix_ms());
+        self.mark(slot, count, reset);
     }
 }
 
@@ -459,8 +472,8 @@ fn decide(inner: &Inner, wanted: &[Wanted], results: &[Reserved]) -> (Decided, V
     let mut held = Vec::new();
     let mut rejected = false;
     for (w, r) in wanted.iter().zip(results) {
-        if inner.show_headers {
-            headers.extend(quota_headers(&w.headers, w.slot.limit, r));
+        if let (true, Some(names)) = (inner.show_headers, &w.headers) {
+            headers.extend(quota_headers(names, w.slot.limit, r));
         }
         match *r {
             Reserved::Allowed { window, .. } => held.push((w, window)),
@@ -509,22 +522,31 @@ impl Plugin for AiRateLimiting {
             .extensions
             .get::<LlmRequest>()
             .map_or(1, |r| inner.strategy.estimate(&r.0));
+        // Never more than a whole window (a client's max_tokens is its own
+        // business, not a reason to lock everyone else out).
+        let amount_in = move |slot: &Slot| amount.min(slot.limit).max(1);
         let cell = Arc::new(Reservations::default());
-        ctx.extensions.insert(cell.clone());
+        match ctx.extensions.get_mut::<ReservationBook>() {
+            Some(book) => book.0.push((inner.prefix.clone(), cell.clone())),
+            None => {
+                ctx.extensions
+                    .insert(ReservationBook(vec![(inner.prefix.clone(), cell.clone())]));
+            }
+        }
         match &inner.backend {
             Backend::Local => {
                 let now = unix_ms();
                 let results: Vec<Reserved> = wanted
                     .iter()
                     .map(|w| {
-                        let r = window::reserve_local(&w.slot, amount, now);
+                        let r = window::reserve_local(&w.slot, amount_in(&w.slot), now);
                         inner.note(&w.slot, &r);
                         r
                     })
                     .collect();
                 let (decided, mut held) = decide(inner, &wanted, &results);
                 for h in &mut held {
-                    h.amount = amount;
+                    h.amount = amount_in(&h.slot);
                 }
                 if decided.respond.is_some() {
                     // All or nothing: give back what was taken.
@@ -546,13 +568,26 @@ impl Plugin for AiRateLimiting {
                 Step::Wait(Box::pin(async move {
                     let mut results = Vec::with_capacity(wanted.len());
                     for w in &wanted {
-                        match window::reserve_redis(&pool, &w.slot, amount).await {
+                        match window::reserve_redis(&pool, &w.slot, amount_in(&w.slot)).await {
                             Ok(r) => {
                                 inner.note(&w.slot, &r);
                                 results.push(r);
                             }
                             Err(e) => {
                                 tracing::error!("ai-rate-limiting: failed to limit tokens: {e}");
+                                // Give back what this request took so far.
+                                for (w, r) in wanted.iter().zip(&results) {
+                                    if let Reserved::Allowed { window, .. } = r {
+                                        let _ = window::settle_redis(
+                                            &pool,
+                                            &w.slot,
+                                            Some(*window),
+                                            amount_in(&w.slot),
+                                            0,
+                                        )
+                                        .await;
+                                    }
+                                }
                                 return Decided {
                                     respond: (!inner.allow_degradation).then(|| {
                                         PluginResponse::json(
@@ -567,7 +602,7 @@ impl Plugin for AiRateLimiting {
                     }
                     let (decided, mut held) = decide(&inner, &wanted, &results);
                     for h in &mut held {
-                        h.amount = amount;
+                        h.amount = amount_in(&h.slot);
                     }
                     if decided.respond.is_some() {
                         for h in &held {
@@ -585,14 +620,17 @@ impl Plugin for AiRateLimiting {
     }
 
     fn log(&self, ctx: &Ctx) {
-        let Some(cell) = ctx.extensions.get::<Arc<Reservations>>() else {
+        let inner = &self.0;
+        let Some(book) = ctx.extensions.get::<ReservationBook>() else {
+            return;
+        };
+        let Some((_, cell)) = book.0.iter().find(|(p, _)| *p == inner.prefix) else {
             return;
         };
         let Some(held) = cell.0.get() else { return };
         if held.is_empty() {
             return;
         }
-        let inner = &self.0;
         // No usage (the call failed before any answer): the reservation goes back.
         let used = ctx
             .extensions
@@ -625,13 +663,12 @@ impl Plugin for AiRateLimiting {
                 let inner = inner.clone();
                 tokio::spawn(async move {
                     for (slot, window, reserved, used) in settle {
-                        if let Err(e) =
-                            window::settle_redis(&pool, &slot, window, reserved, used).await
-                        {
-                            tracing::error!("ai-rate-limiting: failed to count tokens: {e}");
-                        }
-                        if used < reserved {
-                            inner.exhausted.update_or_remove(&slot.key, |_| true);
+                        match window::settle_redis(&pool, &slot, window, reserved, used).await {
+                            Ok(Some((count, reset))) => inner.mark(&slot, count, reset),
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::error!("ai-rate-limiting: failed to count tokens: {e}")
+                            }
                         }
                     }
                 });

@@ -48,7 +48,7 @@ pub enum Reserved {
 }
 
 fn window_of(slot: &Slot, now_ms: f64) -> (u64, f64) {
-    let w = (slot.window_s.max(1) * 1000) as f64;
+    let w = slot.window_s.clamp(1, 1 << 40) as f64 * 1000.0;
     let n = (now_ms / w).floor();
     (n as u64, ((n + 1.0) * w - now_ms) / 1000.0)
 }
@@ -89,16 +89,20 @@ pub fn reserve_local(slot: &Slot, amount: u64, now_ms: f64) -> Reserved {
 }
 
 /// Settle a reservation of `reserved` tokens made in `window` with the
-/// `used` tokens (local policy).
-pub fn settle_local(slot: &Slot, window: Option<u64>, reserved: u64, used: u64, now_ms: f64) {
+/// `used` tokens (local policy). Returns the window's count afterwards and
+/// the seconds until it ends.
+pub fn settle_local(
+    slot: &Slot,
+    window: Option<u64>,
+    reserved: u64,
+    used: u64,
+    now_ms: f64,
+) -> (u64, f64) {
     let (current, reset) = window_of(slot, now_ms);
     let (target, add, sub) = match window {
         Some(w) if w == current => (w, used, reserved),
         _ => (current, used, 0),
     };
-    if add == sub {
-        return;
-    }
     local().with(
         &format!("{}#{target}", slot.key),
         || Count {
@@ -106,8 +110,11 @@ pub fn settle_local(slot: &Slot, window: Option<u64>, reserved: u64, used: u64, 
             used: 0,
         },
         |c| c.ends_ms <= now_ms,
-        |c| c.used = c.used.saturating_add(add).saturating_sub(sub),
-    );
+        |c| {
+            c.used = c.used.saturating_add(add).saturating_sub(sub);
+            (c.used, reset)
+        },
+    )
 }
 
 /// Reserve: refuse when the window is used up, else add; returns
@@ -124,11 +131,12 @@ end
 return {used, redis.call('pttl', KEYS[1])}
 ";
 
-/// Settle: add a signed amount, never below zero, keeping the expiry.
+/// Settle: add a signed amount, never below zero, keeping the expiry
+/// (without `KEEPTTL`, which Redis 5 lacks); returns the count.
 const SETTLE: &str = r"
 local used = redis.call('incrby', KEYS[1], ARGV[1])
 if used < 0 then
-    redis.call('set', KEYS[1], 0, 'KEEPTTL')
+    used = redis.call('incrby', KEYS[1], -used)
 end
 if redis.call('pttl', KEYS[1]) < 0 then
     redis.call('pexpire', KEYS[1], ARGV[2])
@@ -180,31 +188,36 @@ pub async fn reserve_redis(
     })
 }
 
-/// Settle a reservation in Redis (see [`settle_local`]).
+/// Settle a reservation in Redis (see [`settle_local`]); returns the
+/// window's count afterwards and the seconds until it ends (None when
+/// nothing changed).
 pub async fn settle_redis(
     pool: &Arc<RedisPool>,
     slot: &Slot,
     window: Option<u64>,
     reserved: u64,
     used: u64,
-) -> Result<(), RedisError> {
+) -> Result<Option<(u64, f64)>, RedisError> {
     let (current, reset) = window_of(slot, unix_ms());
     let (target, delta) = match window {
         Some(w) if w == current => (w, used as i64 - reserved as i64),
         _ => (current, used as i64),
     };
     if delta == 0 {
-        return Ok(());
+        return Ok(None);
     }
     let key = redis_key(slot, target);
     let ttl_ms = ((reset * 1000.0).ceil() as u64).max(1).to_string();
-    pool.eval(
-        &scripts().1,
-        &[key.as_bytes()],
-        &[delta.to_string().as_bytes(), ttl_ms.as_bytes()],
-    )
-    .await
-    .map(|_| ())
+    let reply = pool
+        .eval(
+            &scripts().1,
+            &[key.as_bytes()],
+            &[delta.to_string().as_bytes(), ttl_ms.as_bytes()],
+        )
+        .await?;
+    Ok(reply
+        .as_i64()
+        .map(|n| (u64::try_from(n).unwrap_or(0), reset)))
 }
 
 #[cfg(test)]
