@@ -29,6 +29,24 @@ async fn prometheus_exports_apisix_metrics_that_promtool_accepts() {
     env.put("/routes/1", json!({"uri": "/hello", "upstream_id": "1"}))
         .await;
     env.until("/hello", &[], 200).await;
+    // Requests made while the route was not yet live were counted as
+    // unmatched 404s: count from here on.
+    let count = |t: &str, prefix: &str| -> u64 {
+        sample(t, prefix)
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let ok_prefix = "apisix_http_status{code=\"200\",route=\"1\"";
+    let miss_prefix = "apisix_http_status{code=\"404\",route=\"\"";
+    crate::common::wait_until(std::time::Duration::from_secs(5), || async {
+        let t = get(env.gw.metrics_url()).send().await.unwrap().body;
+        count(&t, ok_prefix) == 1
+    })
+    .await
+    .expect("the first 200 is counted");
+    let before = get(env.gw.metrics_url()).send().await.unwrap().body;
+    let misses_before = count(&before, miss_prefix);
     for _ in 0..2 {
         assert_eq!(env.get("/hello", &[]).await.status, 200);
     }
@@ -38,8 +56,7 @@ async fn prometheus_exports_apisix_metrics_that_promtool_accepts() {
     // after the client has read it: poll until the counts are in.
     let counted = crate::common::wait_until(std::time::Duration::from_secs(5), || async {
         let t = get(env.gw.metrics_url()).send().await.unwrap().body;
-        sample(&t, "apisix_http_status{code=\"200\",route=\"1\"").is_some_and(|l| l.ends_with(" 3"))
-            && sample(&t, "apisix_http_status{code=\"404\",route=\"\"").is_some()
+        count(&t, ok_prefix) == 3 && count(&t, miss_prefix) == misses_before + 1
     })
     .await;
     assert!(counted.is_some(), "the requests are counted");
@@ -56,9 +73,9 @@ async fn prometheus_exports_apisix_metrics_that_promtool_accepts() {
         ok.is_some_and(|l| l.contains("node=\"127.0.0.1\"")),
         "the node label: {ok:?}"
     );
-    let miss = sample(&text, "apisix_http_status{code=\"404\",route=\"\"");
-    assert!(
-        miss.is_some_and(|l| l.ends_with(" 1")),
+    assert_eq!(
+        count(&text, miss_prefix),
+        misses_before + 1,
         "the unmatched 404:\n{text}"
     );
     for needle in [
