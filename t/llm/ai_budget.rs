@@ -11,13 +11,7 @@ use crate::plugins::Env;
 const PATH: &str = "/v1/chat/completions";
 
 async fn ask(env: &Env, path: &str, key: &str, body: &Value) -> Resp {
-    crate::common::request(http::Method::POST, env.gw.url(path))
-        .header("content-type", "application/json")
-        .header("apikey", key)
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("request")
+    super::post_json(env.gw.url(path), body.to_string(), &[("apikey", key)]).await
 }
 
 #[tokio::test]

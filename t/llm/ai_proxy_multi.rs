@@ -49,13 +49,7 @@ async fn ask(env: &Env, text: &str) -> Resp {
 }
 
 async fn ask_with(env: &Env, header: (&str, &str)) -> Resp {
-    crate::common::request(http::Method::POST, env.gw.url(PATH))
-        .header("content-type", "application/json")
-        .header(header.0, header.1)
-        .body(chat("hi"))
-        .send()
-        .await
-        .expect("request")
+    super::post_json(env.gw.url(PATH), chat("hi"), &[header]).await
 }
 
 /// Chat requests each mock received.

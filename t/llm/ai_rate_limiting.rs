@@ -100,15 +100,7 @@ async fn a_burst_cannot_overshoot_by_more_than_one_request() {
     let url = env.gw.url(PATH);
     let answers = futures_util::future::join_all((0..20).map(|_| {
         let url = url.clone();
-        async move {
-            crate::common::request(http::Method::POST, url)
-                .header("content-type", "application/json")
-                .body(hello(Some(2)))
-                .send()
-                .await
-                .expect("request")
-                .status
-        }
+        async move { super::post_json(url, hello(Some(2)), &[]).await.status }
     }))
     .await;
     let admitted = answers.iter().filter(|s| **s == 200).count();
@@ -162,15 +154,7 @@ async fn rules_limit_each_consumer_separately() {
     .await;
     let ask = |key: &'static str| {
         let url = env.gw.url(PATH);
-        async move {
-            crate::common::request(http::Method::POST, url)
-                .header("content-type", "application/json")
-                .header("apikey", key)
-                .body(hello(None))
-                .send()
-                .await
-                .expect("request")
-        }
+        async move { super::post_json(url, hello(None), &[("apikey", key)]).await }
     };
     let first = ask("alice-key").await;
     assert_eq!(first.status, 200, "{}", first.body);
@@ -228,24 +212,13 @@ async fn two_gateways_share_a_limit_through_redis() {
                                     "redis_host": "127.0.0.1", "redis_port": redis.port}}),
     )
     .await;
-    let on = |gw: &Gateway| {
-        let url = gw.url(PATH);
-        async move {
-            crate::common::request(http::Method::POST, url)
-                .header("content-type", "application/json")
-                .body(hello(Some(2)))
-                .send()
-                .await
-                .expect("request")
-        }
-    };
+    let on = |gw: &Gateway| super::post_json(gw.url(PATH), hello(Some(2)), &[]);
     // Wait until the second gateway serves the route.
     crate::common::wait_until(Duration::from_secs(5), || async {
-        crate::common::request(http::Method::POST, gw2.url(PATH))
-            .body("{}")
-            .send()
+        super::post_json(gw2.url(PATH), "{}".into(), &[])
             .await
-            .is_ok_and(|r| r.status != 404)
+            .status
+            != 404
     })
     .await
     .expect("gateway 2 serves the route");

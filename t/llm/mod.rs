@@ -15,3 +15,14 @@ mod lua_provider;
 mod metrics;
 mod sdk;
 mod token_quota;
+
+/// `POST url` with a JSON `body` and `headers` (a gateway other than
+/// `Env`'s, or headers `Env::post_json` does not send).
+pub async fn post_json(url: String, body: String, headers: &[(&str, &str)]) -> crate::common::Resp {
+    let mut r =
+        crate::common::request(http::Method::POST, url).header("content-type", "application/json");
+    for (k, v) in headers {
+        r = r.header(k, v);
+    }
+    r.body(body).send().await.expect("request")
+}

@@ -16,7 +16,9 @@ use serde_json::{json, Map, Value};
 
 use super::ai_proxy::pool::{CooldownPolicy, FallbackPolicy, InstancePool};
 use super::ai_proxy::target::AiTarget;
-use super::ai_proxy::{auth_schema, override_schema, price_schema, start_call};
+use super::ai_proxy::{
+    auth_schema, call_settings_schema, override_schema, price_schema, start_call,
+};
 use crate::config::resource::HashOn;
 use crate::expr::VarLookup;
 use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory, Step};
@@ -29,20 +31,6 @@ pub struct AiProxyMultiFactory;
 struct AiProxyMulti {
     pool: Arc<InstancePool>,
 }
-
-/// Fields of the plugin's configuration every instance inherits (an
-/// instance may set them itself).
-const SHARED_FIELDS: [&str; 9] = [
-    "timeout",
-    "max_req_body_size",
-    "max_stream_duration_ms",
-    "max_response_bytes",
-    "keepalive",
-    "keepalive_timeout",
-    "keepalive_pool",
-    "ssl_verify",
-    "logging",
-];
 
 fn instance_schema() -> Value {
     json!({
@@ -79,7 +67,7 @@ impl PluginFactory for AiProxyMultiFactory {
         1041
     }
     fn schema(&self) -> Value {
-        json!({
+        let mut schema = json!({
             "type": "object",
             "properties": {
                 "balancer": {
@@ -122,25 +110,13 @@ impl PluginFactory for AiProxyMultiFactory {
                     },
                     "additionalProperties": false,
                 },
-                "logging": {
-                    "type": "object",
-                    "properties": {
-                        "summaries": {"type": "boolean", "default": false},
-                        "payloads": {"type": "boolean", "default": false},
-                    },
-                },
-                "timeout": {"type": "integer", "minimum": 1, "maximum": 600000, "default": 30000},
-                "max_req_body_size": {"type": "integer", "minimum": 1, "default": 67108864},
-                "max_stream_duration_ms": {"type": "integer", "minimum": 1},
-                "max_response_bytes": {"type": "integer", "minimum": 1},
-                "keepalive": {"type": "boolean", "default": true},
-                "keepalive_timeout": {"type": "integer", "minimum": 1000, "default": 60000},
-                "keepalive_pool": {"type": "integer", "minimum": 1, "default": 30},
-                "streaming_flush_interval_ms": {"type": "integer", "minimum": 0, "default": 10},
-                "ssl_verify": {"type": "boolean", "default": true},
             },
             "required": ["instances"],
-        })
+        });
+        if let Some(p) = schema["properties"].as_object_mut() {
+            p.extend(call_settings_schema());
+        }
+        schema
     }
     fn check(&self, conf: &Value, _on_consumer: bool) -> Result<(), String> {
         build_pool(conf).map(|_| ())
@@ -167,9 +143,10 @@ fn build_pool(conf: &Value) -> Result<InstancePool, String> {
         {
             return Err(format!("instances[{i}].name: {name:?} is used twice"));
         }
-        let mut merged: Map<String, Value> = SHARED_FIELDS
-            .iter()
-            .filter_map(|f| conf.get(*f).map(|v| (f.to_string(), v.clone())))
+        // The call settings are every instance's (an instance may set its own).
+        let mut merged: Map<String, Value> = call_settings_schema()
+            .keys()
+            .filter_map(|f| conf.get(f).map(|v| (f.clone(), v.clone())))
             .collect();
         if let Some(obj) = inst.as_object() {
             merged.extend(obj.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -15,7 +15,7 @@ pub mod target;
 use std::sync::Arc;
 
 use http::StatusCode;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::llm::stats::LlmStats;
 use crate::llm::{decode_request_with, protocol, ChatRequest, ClientProtocol, LlmError};
@@ -95,7 +95,7 @@ impl PluginFactory for AiProxyFactory {
         1040
     }
     fn schema(&self) -> Value {
-        json!({
+        let mut schema = json!({
             "type": "object",
             "properties": {
                 // APISIX lists its providers in an enum; strait also takes the
@@ -109,28 +109,16 @@ impl PluginFactory for AiProxyFactory {
                     "additionalProperties": true,
                 },
                 "override": override_schema(),
-                "logging": {
-                    "type": "object",
-                    "properties": {
-                        "summaries": {"type": "boolean", "default": false},
-                        "payloads": {"type": "boolean", "default": false},
-                    },
-                },
-                "timeout": {"type": "integer", "minimum": 1, "maximum": 600000, "default": 30000},
-                "max_req_body_size": {"type": "integer", "minimum": 1, "default": 67108864},
-                "max_stream_duration_ms": {"type": "integer", "minimum": 1},
-                "max_response_bytes": {"type": "integer", "minimum": 1},
-                "keepalive": {"type": "boolean", "default": true},
-                "keepalive_timeout": {"type": "integer", "minimum": 1000, "default": 60000},
-                "keepalive_pool": {"type": "integer", "minimum": 1, "default": 30},
-                "streaming_flush_interval_ms": {"type": "integer", "minimum": 0, "default": 10},
-                "ssl_verify": {"type": "boolean", "default": true},
                 // strait's own: per-token USD prices of this instance, over
                 // the price table's (LiteLLM's field names).
                 "price": price_schema(),
             },
             "required": ["provider", "auth"],
-        })
+        });
+        if let Some(p) = schema["properties"].as_object_mut() {
+            p.extend(call_settings_schema());
+        }
+        schema
     }
     fn check(&self, conf: &Value, _on_consumer: bool) -> Result<(), String> {
         AiTarget::build(conf, String::new()).map(|_| ())
@@ -141,6 +129,33 @@ impl PluginFactory for AiProxyFactory {
         Ok(Arc::new(AiProxy {
             pool: Arc::new(InstancePool::single(Arc::new(target))),
         }))
+    }
+}
+
+/// The settings of the provider call, the same in `ai-proxy` and
+/// `ai-proxy-multi` (whose instances inherit them).
+pub fn call_settings_schema() -> Map<String, Value> {
+    let v = json!({
+        "logging": {
+            "type": "object",
+            "properties": {
+                "summaries": {"type": "boolean", "default": false},
+                "payloads": {"type": "boolean", "default": false},
+            },
+        },
+        "timeout": {"type": "integer", "minimum": 1, "maximum": 600000, "default": 30000},
+        "max_req_body_size": {"type": "integer", "minimum": 1, "default": 67108864},
+        "max_stream_duration_ms": {"type": "integer", "minimum": 1},
+        "max_response_bytes": {"type": "integer", "minimum": 1},
+        "keepalive": {"type": "boolean", "default": true},
+        "keepalive_timeout": {"type": "integer", "minimum": 1000, "default": 60000},
+        "keepalive_pool": {"type": "integer", "minimum": 1, "default": 30},
+        "streaming_flush_interval_ms": {"type": "integer", "minimum": 0, "default": 10},
+        "ssl_verify": {"type": "boolean", "default": true},
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
     }
 }
 

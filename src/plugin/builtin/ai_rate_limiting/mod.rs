@@ -151,7 +151,8 @@ struct Inner {
     exhausted: super::limit_common::Sharded<f64>,
 }
 
-struct AiRateLimiting(Arc<Inner>);
+/// The plugin, and the gate it hands `ai-proxy-multi` (built once).
+struct AiRateLimiting(Arc<Inner>, InstanceGate);
 
 fn amount(v: Option<&Value>, field: &str) -> Result<Option<u64>, String> {
     match v {
@@ -239,10 +240,10 @@ impl PluginFactory for AiRateLimitingFactory {
         build(conf, "check").map(|_| ())
     }
     fn build(&self, conf: &Value, env: &BuildEnv) -> Result<Arc<dyn Plugin>, String> {
-        Ok(Arc::new(AiRateLimiting(Arc::new(build(
-            conf,
-            &env.holder,
-        )?))))
+        let inner = Arc::new(build(conf, &env.holder)?);
+        let gated = inner.clone();
+        let gate = InstanceGate(Arc::new(move |name| gated.admits(name)));
+        Ok(Arc::new(AiRateLimiting(inner, gate)))
     }
 }
 
@@ -500,9 +501,7 @@ fn decide(inner: &Inner, wanted: &[Wanted], results: &[Reserved]) -> (Decided, V
 
 impl Plugin for AiRateLimiting {
     fn rewrite(&self, ctx: &mut Ctx) -> Step {
-        let inner = self.0.clone();
-        ctx.extensions
-            .insert(InstanceGate(Arc::new(move |name| inner.admits(name))));
+        ctx.extensions.insert(self.1.clone());
         Step::Continue
     }
 
