@@ -18,6 +18,7 @@ use tokio::sync::{watch, Notify};
 use crate::config::bootstrap::{BootstrapConfig, ConfigProvider, Role};
 use crate::config::disk_cache::DiskCache;
 use crate::config::etcd_source::EtcdSync;
+use crate::config::field_crypto::FieldCrypto;
 use crate::config::yaml_source::YamlSync;
 use crate::config::SharedSnapshot;
 use crate::proxy::{ConnInfo, Proxy};
@@ -40,6 +41,9 @@ pub enum StartError {
     /// The standalone configuration file is unusable.
     #[error(transparent)]
     Standalone(#[from] crate::config::yaml_source::YamlSourceError),
+    /// The encryption keyring is unusable.
+    #[error(transparent)]
+    Keyring(#[from] crate::config::keyring::KeyringError),
     /// The Admin API's setup is unsafe or its secrets cannot be kept.
     #[error(transparent)]
     Admin(#[from] crate::admin::setup::AdminSetupError),
@@ -74,6 +78,13 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
     let lua_watch = crate::plugin::lua::watch_files();
     crate::plugin::registry::set_enabled(cfg.plugins.clone());
     crate::plugin::registry::set_attrs(cfg.plugin_attr.clone());
+    // Plugins decrypt their secret fields as the first snapshot builds. As
+    // APISIX, only data kept in etcd is encrypted (apisix.yaml is plain).
+    let keyring = match cfg.config_provider() {
+        ConfigProvider::Etcd => crate::config::keyring::load(&cfg, has_admin(&cfg))?,
+        ConfigProvider::Yaml => None,
+    };
+    crate::plugin::secret_fields::set_keyring(keyring.clone());
     let shared = Arc::new(SharedSnapshot::new());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut background = Vec::new();
@@ -103,7 +114,7 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
         tracing::info!(%addr, "proxy listening");
         listeners.push(l);
     }
-    let admin = admin_listener(&cfg, config_path).await?;
+    let admin = admin_listener(&cfg, config_path, keyring).await?;
     let metrics = metrics_listener(&cfg).await?;
     let status_addr = SocketAddr::new(cfg.apisix.status.ip, cfg.apisix.status.port);
     let status_listener = bind(status_addr).await?;
@@ -185,17 +196,23 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
     Ok(())
 }
 
+/// Whether this node serves the Admin API: the `traditional` role with etcd.
+fn has_admin(cfg: &BootstrapConfig) -> bool {
+    cfg.deployment.role == Role::Traditional && cfg.config_provider() == ConfigProvider::Etcd
+}
+
 /// The Admin API and its listener, in the roles that have one: `traditional`
 /// with etcd (standalone mode has no etcd to write to).
 async fn admin_listener(
     cfg: &BootstrapConfig,
     config_path: &Path,
+    keyring: Option<Arc<FieldCrypto>>,
 ) -> Result<Option<(TcpListener, Arc<crate::admin::AdminApi>)>, StartError> {
-    if cfg.deployment.role != Role::Traditional || cfg.config_provider() != ConfigProvider::Etcd {
+    if !has_admin(cfg) {
         tracing::info!("Admin API not started: it runs in the traditional role with etcd");
         return Ok(None);
     }
-    let api = Arc::new(crate::admin::setup::build(cfg, config_path)?);
+    let api = Arc::new(crate::admin::setup::build(cfg, config_path, keyring)?);
     let listen = &cfg.deployment.admin.admin_listen;
     // Without an explicit ip the Admin API stays on loopback.
     let addr = SocketAddr::new(

@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use super::error::AdminError;
 use super::etcd_store::EtcdStore;
-use crate::plugin::registry;
+use crate::config::field_crypto::FieldCrypto;
+use crate::plugin::{registry, secret_fields};
 
 /// The owner of a key under `/consumers`: `jack` for both `jack` and
 /// `jack/credentials/c1`.
@@ -34,10 +35,12 @@ fn credentials(value: &Value) -> Vec<(String, String)> {
     out
 }
 
-/// Refuse `value` (a consumer or credential stored at `own_key`) when another
-/// consumer or credential already uses one of its credentials.
+/// Refuse `value` (a consumer or credential stored at `own_key`, in plain
+/// text) when another consumer or credential already uses one of its
+/// credentials (stored ones are decrypted with `crypto` to compare).
 pub async fn check_unique(
     store: &EtcdStore,
+    crypto: Option<&FieldCrypto>,
     own_key: &str,
     value: &Value,
 ) -> Result<(), AdminError> {
@@ -55,7 +58,13 @@ pub async fn check_unique(
         };
         // Any other holder (another consumer, or another credential of the
         // same one) makes the key ambiguous.
-        for (plugin, key) in credentials(&item.value) {
+        let mut stored = item.value;
+        if let Some(crypto) = crypto {
+            if let Some(plugins) = stored.get_mut("plugins").and_then(Value::as_object_mut) {
+                secret_fields::decrypt_plugins(crypto, plugins, true);
+            }
+        }
+        for (plugin, key) in credentials(&stored) {
             if wanted.iter().any(|(p, k)| *p == plugin && *k == key) {
                 return Err(AdminError::BadRequest(format!(
                     "duplicate key of plugin {plugin} found with consumer: {other}"

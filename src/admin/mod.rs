@@ -46,7 +46,7 @@ pub struct AdminApi {
     /// Who may call it.
     pub policy: AccessPolicy,
     /// Encryption of secret fields; `None` when `enable_encrypt_fields` is off.
-    pub crypto: Option<FieldCrypto>,
+    pub crypto: Option<Arc<FieldCrypto>>,
     /// The bootstrap file, re-read by `PUT /plugins/reload`.
     pub config_path: PathBuf,
 }

@@ -51,10 +51,10 @@ impl Target {
 /// A successful answer: status and JSON body.
 pub type Answer = (StatusCode, Value);
 
-fn item_envelope(kind: ResourceKind, item: StoredItem) -> Value {
+fn item_envelope(api: &AdminApi, kind: ResourceKind, item: StoredItem) -> Value {
     json!({
         "key": item.key,
-        "value": public_value(kind, item.value),
+        "value": api.readable_value(kind, item.value),
         "createdIndex": item.create_revision,
         "modifiedIndex": item.mod_revision,
     })
@@ -68,7 +68,7 @@ pub async fn get(api: &AdminApi, t: &Target, query: Option<&str>) -> Result<Answ
             .get(&t.key(id))
             .await?
             .ok_or(AdminError::KeyNotFound)?;
-        return Ok((StatusCode::OK, item_envelope(t.kind, item)));
+        return Ok((StatusCode::OK, item_envelope(api, t.kind, item)));
     }
     let q = ListQuery::parse(t.kind, query)?;
     let (total, items) = match q.plain_page() {
@@ -80,7 +80,7 @@ pub async fn get(api: &AdminApi, t: &Target, query: Option<&str>) -> Result<Answ
     };
     let list: Vec<Value> = items
         .into_iter()
-        .map(|i| item_envelope(t.kind, i))
+        .map(|i| item_envelope(api, t.kind, i))
         .collect();
     Ok((StatusCode::OK, json!({ "total": total, "list": list })))
 }
@@ -205,7 +205,7 @@ async fn write(
 ) -> Result<Answer, AdminError> {
     references::check_targets_exist(&api.store, t.kind, &value).await?;
     if matches!(t.kind, ResourceKind::Consumer | ResourceKind::Credential) {
-        super::consumer_keys::check_unique(&api.store, key, &value).await?;
+        super::consumer_keys::check_unique(&api.store, api.crypto.as_deref(), key, &value).await?;
     }
     if let Some(user) = &t.username {
         check_username(user)?;
@@ -226,8 +226,8 @@ async fn write(
         }
     }
     let stored = api.encrypt_secrets(t.kind, value.clone())?;
-    if t.kind == ResourceKind::Ssl {
-        // Encryption lengthens keys: what is stored must still pass the
+    if stored != value {
+        // Encryption lengthens secrets: what is stored must still pass the
         // schema every node checks it against.
         let mut check = stored.clone();
         schema::check_resource(t.kind, &mut check, false)

@@ -1,12 +1,26 @@
-//! Secret fields of Admin API resources: an SSL's private keys (`key`,
-//! `keys`) are encrypted before they reach etcd, decrypted only to merge a
-//! PATCH, and never shown in a response.
+//! Secret fields of Admin API resources, encrypted before they reach etcd.
+//! An SSL's private keys (`key`, `keys`) are decrypted only to merge a
+//! PATCH and never shown. Plugins' `encrypt_fields` (an `ai-proxy`'s
+//! `auth`, a `basic-auth` password) are shown decrypted on reads, as APISIX
+//! does, so a client can read an item, edit it and write it back.
 
 use serde_json::Value;
 
 use super::error::AdminError;
 use super::AdminApi;
 use crate::config::resource::ResourceKind;
+use crate::plugin::secret_fields;
+
+/// The `plugins` object of a value, and whether it is a consumer's.
+fn plugins_of(
+    kind: ResourceKind,
+    v: &mut Value,
+) -> Option<(&mut serde_json::Map<String, Value>, bool)> {
+    let on_consumer = matches!(kind, ResourceKind::Consumer | ResourceKind::Credential);
+    v.get_mut("plugins")
+        .and_then(Value::as_object_mut)
+        .map(|p| (p, on_consumer))
+}
 
 /// The value as shown to clients: SSL private keys never leave the server.
 pub fn public_value(kind: ResourceKind, mut v: Value) -> Value {
@@ -40,34 +54,53 @@ fn each_secret(
 }
 
 impl AdminApi {
-    /// Encrypt an SSL's private keys before they are stored.
+    /// Encrypt the secrets of a value before it is stored.
     pub fn encrypt_secrets(&self, kind: ResourceKind, mut v: Value) -> Result<Value, AdminError> {
-        let (Some(crypto), ResourceKind::Ssl) = (&self.crypto, kind) else {
+        let Some(crypto) = &self.crypto else {
             return Ok(v);
         };
-        each_secret(&mut v, |s| {
-            crypto
-                .encrypt(s)
-                .map_err(|e| AdminError::Internal(format!("cannot encrypt the key: {e}")))
-        })?;
+        let failed = |e| AdminError::Internal(format!("cannot encrypt a secret field: {e}"));
+        if kind == ResourceKind::Ssl {
+            each_secret(&mut v, |s| crypto.encrypt(s).map_err(failed))?;
+        }
+        if let Some((plugins, on_consumer)) = plugins_of(kind, &mut v) {
+            secret_fields::encrypt_plugins(crypto, plugins, on_consumer).map_err(failed)?;
+        }
         Ok(v)
     }
 
-    /// Decrypt an SSL's stored private keys (before a PATCH merges into
-    /// them). A key this node cannot decrypt is an error: writing it back
-    /// would encrypt the ciphertext a second time and lose the key.
+    /// Decrypt a stored value's secrets (before a PATCH merges into them).
+    /// An SSL key this node cannot decrypt is an error: writing it back
+    /// would encrypt the ciphertext a second time and lose the key. A plugin
+    /// field no key opens is kept as written (see [`secret_fields`]).
     pub fn decrypt_secrets(&self, kind: ResourceKind, v: &mut Value) -> Result<(), AdminError> {
-        let (Some(crypto), ResourceKind::Ssl) = (&self.crypto, kind) else {
+        let Some(crypto) = &self.crypto else {
             return Ok(());
         };
-        each_secret(v, |s| {
-            crypto.decrypt(s).map_err(|_| {
-                AdminError::Internal(
-                    "the stored private key does not decrypt with this node's keyring; \
-                     give every node the same apisix.data_encryption.keyring"
-                        .into(),
-                )
-            })
-        })
+        if kind == ResourceKind::Ssl {
+            each_secret(v, |s| {
+                crypto.decrypt(s).map_err(|_| {
+                    AdminError::Internal(
+                        "the stored private key does not decrypt with this node's keyring; \
+                         give every node the same apisix.data_encryption.keyring"
+                            .into(),
+                    )
+                })
+            })?;
+        }
+        if let Some((plugins, on_consumer)) = plugins_of(kind, v) {
+            secret_fields::decrypt_plugins(crypto, plugins, on_consumer);
+        }
+        Ok(())
+    }
+
+    /// A stored value as a read shows it: SSL keys removed, plugin secrets decrypted.
+    pub fn readable_value(&self, kind: ResourceKind, mut v: Value) -> Value {
+        if let (Some(crypto), Some((plugins, on_consumer))) =
+            (&self.crypto, plugins_of(kind, &mut v))
+        {
+            secret_fields::decrypt_plugins(crypto, plugins, on_consumer);
+        }
+        public_value(kind, v)
     }
 }

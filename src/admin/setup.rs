@@ -1,10 +1,11 @@
 //! Building the Admin API from `conf/config.yaml`: admin keys (generated and
 //! kept under `strait.data_dir` when none is configured), the `allow_admin`
-//! list, the encryption keyring and the enabled plugins. Refuses unsafe setups
+//! list, and the enabled plugins. Refuses unsafe setups
 //! instead of starting with them.
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::auth::{AccessPolicy, ApiKey, Role};
 use super::etcd_store::EtcdStore;
@@ -29,9 +30,6 @@ pub enum AdminSetupError {
     /// `allow_admin` has an entry that is not an IP or CIDR.
     #[error("deployment.admin.allow_admin: {0}")]
     AllowAdmin(String),
-    /// The keyring is unusable.
-    #[error("apisix.data_encryption.keyring: {0}")]
-    Keyring(#[from] crate::config::field_crypto::CryptoError),
 }
 
 /// Whether the admin listener stays on this host (no ip means 127.0.0.1).
@@ -79,25 +77,13 @@ fn admin_keys(cfg: &BootstrapConfig, data_dir: &Path) -> Result<Vec<ApiKey>, Adm
     Ok(keys)
 }
 
-/// The keyring from config, or a generated key kept under the data dir.
-fn keyring(cfg: &BootstrapConfig, data_dir: &Path) -> Result<Option<FieldCrypto>, AdminSetupError> {
-    let de = &cfg.apisix.data_encryption;
-    if !de.enable_encrypt_fields {
-        tracing::warn!("apisix.data_encryption.enable_encrypt_fields is off: SSL private keys are stored in etcd as plain text");
-        return Ok(None);
-    }
-    if !de.keyring.is_empty() {
-        return Ok(Some(FieldCrypto::new(&de.keyring)?));
-    }
-    let s = load_or_create(data_dir, "encryption_key", 32)?;
-    if s.created {
-        tracing::warn!(file = %s.path.display(), "generated a data encryption key; give every node that shares this etcd the same apisix.data_encryption.keyring");
-    }
-    Ok(Some(FieldCrypto::new(&[s.value])?))
-}
-
-/// Build the Admin API for `cfg`, read from `config_path`.
-pub fn build(cfg: &BootstrapConfig, config_path: &Path) -> Result<AdminApi, AdminSetupError> {
+/// Build the Admin API for `cfg`, read from `config_path`, encrypting
+/// secrets with `crypto` (the process keyring).
+pub fn build(
+    cfg: &BootstrapConfig,
+    config_path: &Path,
+    crypto: Option<Arc<FieldCrypto>>,
+) -> Result<AdminApi, AdminSetupError> {
     let admin = &cfg.deployment.admin;
     let data_dir = cfg.strait.data_dir.as_path();
     let keys = if admin.admin_key_required {
@@ -124,7 +110,7 @@ pub fn build(cfg: &BootstrapConfig, config_path: &Path) -> Result<AdminApi, Admi
     Ok(AdminApi {
         store: EtcdStore::new(cfg.deployment.etcd.clone()),
         policy: AccessPolicy { keys, allow },
-        crypto: keyring(cfg, data_dir)?,
+        crypto,
         config_path: config_path.to_path_buf(),
     })
 }

@@ -1,4 +1,5 @@
-//! Encryption at rest of secret fields (SSL private keys) stored in etcd.
+//! Encryption at rest of secret fields (SSL private keys, plugin
+//! `encrypt_fields`) stored in etcd.
 //!
 //! APISIX's `apisix.data_encryption` keeps a keyring: the first key encrypts,
 //! every key is tried to decrypt, so keys rotate by prepending a new one.
@@ -12,6 +13,9 @@ use base64::Engine;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 
+/// AES-GCM's tag length.
+const TAG_LEN: usize = 16;
+
 /// Why a keyring or a value could not be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CryptoError {
@@ -21,6 +25,11 @@ pub enum CryptoError {
     /// No key of the keyring opens the value.
     #[error("no key of the keyring decrypts the value")]
     Undecryptable,
+    /// The value is not something this keyring could have written (not
+    /// base64, or too short to hold a nonce and a tag): it was stored as
+    /// plain text.
+    #[error("the value is not encrypted")]
+    NotCiphertext,
     /// The system random source failed.
     #[error("the system random source failed")]
     Random,
@@ -83,9 +92,9 @@ impl FieldCrypto {
         }
         let raw = B64
             .decode(stored.trim())
-            .map_err(|_| CryptoError::Undecryptable)?;
-        if raw.len() < NONCE_LEN {
-            return Err(CryptoError::Undecryptable);
+            .map_err(|_| CryptoError::NotCiphertext)?;
+        if raw.len() < NONCE_LEN + TAG_LEN {
+            return Err(CryptoError::NotCiphertext);
         }
         let (nonce, sealed) = raw.split_at(NONCE_LEN);
         for key in &self.keys {
@@ -160,7 +169,8 @@ mod tests {
         raw[last] ^= 1;
         assert_eq!(c.decrypt(&B64.encode(raw)), Err(CryptoError::Undecryptable));
         assert_eq!(c.decrypt(PEM).unwrap(), PEM);
-        assert_eq!(c.decrypt("not base64 !"), Err(CryptoError::Undecryptable));
+        assert_eq!(c.decrypt("not base64 !"), Err(CryptoError::NotCiphertext));
+        assert_eq!(c.decrypt("c2hvcnQ="), Err(CryptoError::NotCiphertext));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod compiled;
 pub mod disk_cache;
 pub mod etcd_source;
 pub mod field_crypto;
+pub mod keyring;
 pub mod local_secrets;
 pub mod resource;
 pub mod snapshot;

@@ -18,6 +18,7 @@ pub mod holders;
 pub mod lua;
 pub mod redis;
 pub mod registry;
+pub mod secret_fields;
 pub mod set;
 
 use std::future::Future;

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use arc_swap::ArcSwap;
 use serde_json::Value;
 
-use super::PluginFactory;
+use super::{secret_fields, PluginFactory};
 use crate::schema::validator::Schema;
 
 /// A factory with its schemas compiled once.
@@ -20,6 +20,10 @@ pub struct Registered {
     pub consumer_schema: Option<Schema>,
     /// Its metadata schema.
     pub metadata_schema: Option<Schema>,
+    /// The secret fields of its configuration (`encrypt_fields` of its schema).
+    pub encrypt_fields: Vec<String>,
+    /// The secret fields of its consumer configuration.
+    pub consumer_encrypt_fields: Vec<String>,
 }
 
 impl std::fmt::Debug for Registered {
@@ -43,9 +47,11 @@ fn compile(name: &str, what: &str, doc: &Value) -> Option<Schema> {
 /// one does not compile: the plugin is left out (fail closed).
 pub fn register(factory: Box<dyn PluginFactory>) -> Option<Registered> {
     let name = factory.name().to_string();
-    let schema = compile(&name, "configuration", &factory.schema())?;
-    let consumer_schema = match factory.consumer_schema() {
-        Some(d) => Some(compile(&name, "consumer", &d)?),
+    let schema_doc = factory.schema();
+    let schema = compile(&name, "configuration", &schema_doc)?;
+    let consumer_doc = factory.consumer_schema();
+    let consumer_schema = match &consumer_doc {
+        Some(d) => Some(compile(&name, "consumer", d)?),
         None => None,
     };
     let metadata_schema = match factory.metadata_schema() {
@@ -57,6 +63,11 @@ pub fn register(factory: Box<dyn PluginFactory>) -> Option<Registered> {
         schema,
         consumer_schema,
         metadata_schema,
+        encrypt_fields: secret_fields::declared(&schema_doc),
+        consumer_encrypt_fields: consumer_doc
+            .as_ref()
+            .map(secret_fields::declared)
+            .unwrap_or_default(),
     })
 }
 

@@ -12,6 +12,7 @@ mod data_plane;
 mod hardening;
 mod lists;
 mod patch;
+mod plugin_secrets;
 mod readme;
 mod references;
 mod schema;

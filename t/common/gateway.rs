@@ -43,6 +43,9 @@ pub struct GatewayOpts {
     /// Extra entries of `plugin_attr` (2-space indented, next to the
     /// `prometheus` entry every test gateway has).
     pub plugin_attr_yaml: String,
+    /// The encryption key to put in the data dir before start (a node
+    /// sharing another one's etcd reads the secrets it wrote).
+    pub data_key: Option<String>,
 }
 
 /// The admin key of gateways started with [`GatewayOpts::with_admin`].
@@ -62,6 +65,7 @@ impl Default for GatewayOpts {
             admin: None,
             extra_yaml: String::new(),
             plugin_attr_yaml: String::new(),
+            data_key: None,
         }
     }
 }
@@ -114,6 +118,15 @@ impl GatewayOpts {
     /// `"  redirect:\n    https_port: 8443\n"`).
     pub fn plugin_attr(mut self, yaml: &str) -> GatewayOpts {
         self.plugin_attr_yaml = yaml.to_string();
+        self
+    }
+
+    /// Use the encryption key `other` generated, as an operator gives every
+    /// node sharing an etcd the same keyring.
+    pub fn same_keyring_as(mut self, other: &Gateway) -> GatewayOpts {
+        let key = std::fs::read_to_string(other.dir().join("data").join("encryption_key"))
+            .expect("the other gateway has generated an encryption key");
+        self.data_key = Some(key);
         self
     }
 
@@ -202,6 +215,11 @@ impl Gateway {
             extra = opts.extra_yaml,
             attrs = opts.plugin_attr_yaml,
         );
+        if let Some(key) = &opts.data_key {
+            let data = dir.path().join("data");
+            std::fs::create_dir_all(&data).expect("create the data dir");
+            std::fs::write(data.join("encryption_key"), key).expect("write the encryption key");
+        }
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, config).expect("write config.yaml");
         if let Some(yaml) = &opts.standalone_yaml {

@@ -202,7 +202,7 @@ async fn ai_proxy_multi_skips_an_instance_whose_quota_is_used_up() {
 async fn two_gateways_share_a_limit_through_redis() {
     let redis = RedisServer::start(None).await;
     let env = Env::start().await;
-    let gw2 = Gateway::start(GatewayOpts::etcd(&env.etcd)).await;
+    let gw2 = Gateway::start(GatewayOpts::etcd(&env.etcd).same_keyring_as(&env.gw)).await;
     gw2.wait_ready().await;
     let mock = MockLlm::start().await;
     route(

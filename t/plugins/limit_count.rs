@@ -119,7 +119,7 @@ async fn schema_errors_are_clear() {
 async fn redis_policy_is_shared_by_two_gateways() {
     let redis = RedisServer::start(Some("s3cret")).await;
     let env = Env::start().await;
-    let gw2 = Gateway::start(GatewayOpts::etcd(&env.etcd)).await;
+    let gw2 = Gateway::start(GatewayOpts::etcd(&env.etcd).same_keyring_as(&env.gw)).await;
     gw2.wait_ready().await;
     env.put(
         "/routes/1",

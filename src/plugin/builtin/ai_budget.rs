@@ -74,6 +74,7 @@ impl PluginFactory for AiBudgetFactory {
         let (cond, then) = redis_if_then();
         let mut schema = json!({
             "type": "object",
+            "encrypt_fields": ["redis_password"],
             "properties": {
                 "budget": {"type": "number", "exclusiveMinimum": 0},
                 "time_window": {"type": "integer", "minimum": 1},

@@ -69,6 +69,7 @@ impl PluginFactory for AiProxyMultiFactory {
     fn schema(&self) -> Value {
         let mut schema = json!({
             "type": "object",
+            "encrypt_fields": ["instances.auth.header", "instances.auth.query"],
             "properties": {
                 "balancer": {
                     "type": "object",

@@ -55,7 +55,7 @@ impl PluginFactory for HttpLoggerFactory {
         if let (Some(p), Value::Object(b)) = (props.as_object_mut(), batch::schema_properties()) {
             p.extend(b);
         }
-        json!({"type": "object", "properties": props, "required": ["uri"]})
+        json!({"type": "object", "properties": props, "required": ["uri"], "encrypt_fields": ["auth_header"]})
     }
     fn metadata_schema(&self) -> Option<Value> {
         Some(json!({"type": "object", "properties": {"log_format": {"type": "object"}}}))

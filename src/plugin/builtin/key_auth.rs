@@ -46,7 +46,8 @@ impl PluginFactory for KeyAuthFactory {
         Some(json!({
             "type": "object",
             "properties": {"key": {"type": "string"}},
-            "required": ["key"]
+            "required": ["key"],
+            "encrypt_fields": ["key"]
         }))
     }
     fn consumer_key(&self, conf: &Value) -> Option<String> {

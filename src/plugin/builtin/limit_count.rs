@@ -151,6 +151,7 @@ impl PluginFactory for LimitCountFactory {
         let (cond, then) = redis_if_then();
         json!({
             "type": "object",
+            "encrypt_fields": ["redis_password"],
             "properties": {
                 "count": amount,
                 "time_window": amount,

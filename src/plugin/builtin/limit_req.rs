@@ -110,6 +110,7 @@ impl PluginFactory for LimitReqFactory {
         let (cond, then) = redis_if_then();
         json!({
             "type": "object",
+            "encrypt_fields": ["redis_password"],
             "properties": {
                 "rate": {"type": "number", "exclusiveMinimum": 0},
                 "burst": {"type": "number", "minimum": 0},

@@ -97,6 +97,7 @@ impl PluginFactory for AiProxyFactory {
     fn schema(&self) -> Value {
         let mut schema = json!({
             "type": "object",
+            "encrypt_fields": ["auth.header", "auth.query"],
             "properties": {
                 // APISIX lists its providers in an enum; strait also takes the
                 // Lua providers of the plugin directories, so `check` names

@@ -181,6 +181,7 @@ impl PluginFactory for AiRateLimitingFactory {
         let (cond, then) = redis_if_then();
         let mut schema = json!({
             "type": "object",
+            "encrypt_fields": ["redis_password"],
             "properties": {
                 "limit": amount,
                 "time_window": amount,
