@@ -1,6 +1,8 @@
 //! Criterion benchmarks of the data plane's hot pure functions besides route
 //! matching (`bench/router.rs`): the balancer's pick for each algorithm,
-//! `vars` evaluation against a request, and a full snapshot rebuild.
+//! `vars` evaluation against a request, a full snapshot rebuild, and the
+//! translation of one streamed LLM chunk (decode the provider's SSE event,
+//! encode it in the client's protocol).
 //!
 //! Run: `cargo bench --bench hot_paths`.
 
@@ -8,6 +10,7 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde_json::json;
 use strait::config::store::{Changes, ConfigStore};
@@ -130,5 +133,89 @@ fn bench_snapshot(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_balancer, bench_vars, bench_snapshot);
+/// One content chunk of a stream already under way, per provider × client
+/// protocol: what `ai-proxy` does for each chunk besides moving bytes.
+fn bench_llm_chunk(c: &mut Criterion) {
+    use strait::llm::protocol::{anthropic_messages::AnthropicMessages, openai_chat::OpenAiChat};
+    use strait::llm::{ClientProtocol, StreamEvent};
+
+    let openai_chunk = |i: usize| {
+        format!(
+            "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"t{i} \"}},\"finish_reason\":null}}]}}\n\n"
+        )
+    };
+    let anthropic_chunk = |i: usize| {
+        format!(
+            "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"t{i} \"}}}}\n\n"
+        )
+    };
+    let anthropic_start = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+    );
+    let request = br#"{"model":"m","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hello"}]}"#;
+    let cases: [(&str, &str, &dyn ClientProtocol); 3] = [
+        ("openai_to_openai_chat", "openai", &OpenAiChat),
+        ("openai_to_anthropic_messages", "openai", &AnthropicMessages),
+        ("anthropic_to_openai_chat", "anthropic", &OpenAiChat),
+    ];
+    let mut group = c.benchmark_group("llm_stream_chunk");
+    group.throughput(Throughput::Elements(1));
+    group.measurement_time(Duration::from_secs(2));
+    group.warm_up_time(Duration::from_millis(500));
+    for (name, provider, client) in cases {
+        let Some(provider) = strait::llm::provider::by_name(provider) else {
+            eprintln!("unknown provider: {name} skipped");
+            continue;
+        };
+        let Ok(req) = client.decode_request(request) else {
+            eprintln!("request does not decode: {name} skipped");
+            continue;
+        };
+        let chunks: Vec<Bytes> = (0..256)
+            .map(|i| {
+                Bytes::from(if provider.name() == "anthropic" {
+                    anthropic_chunk(i)
+                } else {
+                    openai_chunk(i)
+                })
+            })
+            .collect();
+        let mut decoder = provider.stream_decoder();
+        let mut encoder = client.stream_encoder(&req, 0);
+        let mut events: Vec<StreamEvent> = Vec::new();
+        let mut out = BytesMut::new();
+        let first = if provider.name() == "anthropic" {
+            Bytes::from_static(anthropic_start.as_bytes())
+        } else {
+            chunks[0].clone()
+        };
+        // The stream's start (role, message_start) is behind us.
+        let _ = decoder.feed(&first, &mut events);
+        for ev in events.drain(..) {
+            encoder.encode(&ev, &mut out);
+        }
+        group.bench_function(name, |bench| {
+            let mut i = 0usize;
+            bench.iter(|| {
+                let chunk = &chunks[i % chunks.len()];
+                i = i.wrapping_add(1);
+                let _ = decoder.feed(black_box(chunk), &mut events);
+                for ev in events.drain(..) {
+                    encoder.encode(&ev, &mut out);
+                }
+                black_box(out.split().freeze())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_balancer,
+    bench_vars,
+    bench_snapshot,
+    bench_llm_chunk
+);
 criterion_main!(benches);

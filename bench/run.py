@@ -45,11 +45,13 @@ def main():
         try:
             etcd_url = procs.start_etcd(p)
             upstream = procs.start_upstream(p)
-            nginx = procs.start_nginx_proxy(p, upstream)
+            stream_port = procs.free_port()
+            nginx, nginx_stream = procs.start_nginx_proxy(p, upstream, stream_port)
             strait = procs.Strait(p, args.binary, etcd_url)
             bench = scenarios.Bench(
                 strait, procs.nginx_worker(p, "nginx-proxy"), etcd_url, upstream, nginx, seconds, repeat
             )
+            bench.stream_port, bench.nginx_stream_port = stream_port, nginx_stream
             if "3" in only:
                 bench.far_upstream_port = procs.start_upstream(p, procs.PROXY_CORE, "upstream-far")
             scenarios.setup_routes(bench)

@@ -153,13 +153,26 @@ def start_upstream(procs, core=CLIENT_CORE, name="upstream"):
     return port
 
 
-def start_nginx_proxy(procs, upstream_port):
-    """nginx `proxy_pass` with upstream keep-alive: the baseline proxy."""
+def start_nginx_proxy(procs, upstream_port, stream_port):
+    """nginx `proxy_pass` with upstream keep-alive: the baseline proxy; and a
+    second server streaming (unbuffered) to the paced SSE mock on
+    `stream_port`. Returns both listening ports."""
     port = free_port()
+    stream_proxy_port = free_port()
     _nginx(
         procs,
         "nginx-proxy",
         f"""  upstream backend {{ server 127.0.0.1:{upstream_port}; keepalive 320; keepalive_requests 1000000; }}
+  upstream paced {{ server 127.0.0.1:{stream_port}; keepalive 16; }}
+  server {{
+    listen 127.0.0.1:{stream_proxy_port};
+    location / {{
+      proxy_pass http://paced;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }}
+  }}
   server {{
     listen 127.0.0.1:{port} backlog=4096;
     location / {{
@@ -174,7 +187,7 @@ def start_nginx_proxy(procs, upstream_port):
         PROXY_CORE,
     )
     wait_http(f"http://127.0.0.1:{port}/hello", expect=200)
-    return port
+    return port, stream_proxy_port
 
 
 LITELLM = Path(__file__).resolve().parents[2] / ".data/litellm/bin/litellm"

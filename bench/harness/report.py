@@ -18,6 +18,19 @@ def _series(s, fmt):
     return f"{fmt.format(s.median)} ({fmt.format(s.lo)}–{fmt.format(s.hi)})"
 
 
+_UNITS_US = {"ns": 1e-3, "µs": 1.0, "us": 1.0, "ms": 1e3, "s": 1e6}
+
+
+def _slowest_us(micro, prefix):
+    """The largest criterion estimate (µs) among benchmarks named `prefix…`."""
+    found = []
+    for name, _lo, est, _hi in micro:
+        if name.startswith(prefix):
+            value, unit = est.split()
+            found.append(float(value) * _UNITS_US.get(unit, float("nan")))
+    return max(found) if found else None
+
+
 def goals(f):
     """(goal, figure, met) for each goal of the benchmark issue."""
     def judge(value, ok):
@@ -39,6 +52,19 @@ def goals(f):
     out.append((f"one route change among {n:,} routes effective ≤ 100 ms (p99)", _num(r, "{:.1f} ms"), judge(r, lambda v: v <= 100)))
     r = f.get("churn_failed")
     out.append(("no failed request under config churn", _num(r, "{:d} failed"), judge(r, lambda v: v == 0)))
+    r = f.get("ai_proxy_vs_litellm")
+    out.append(("ai-proxy chat completion ≥ 200× LiteLLM's req/s", _num(r, "{:.0f}×"), judge(r, lambda v: v >= 200)))
+    r = f.get("llm_added_p50_us")
+    out.append(("ai-proxy adds ≤ 100 µs p50 at 1 connection", _num(r, "{:.0f} µs"), judge(r, lambda v: v <= 100)))
+    added = (f.get("llm_stream") or {}).get("added", {})
+    r = added.get("ttft_p99_us")
+    out.append(("streaming: added time to first token ≤ 200 µs p99", _num(r, "{:.0f} µs"), judge(r, lambda v: v <= 200)))
+    r = added.get("chunk_p50_us")
+    ng = (f.get("llm_stream") or {}).get("added_nginx", {}).get("chunk_p50_us")
+    figure = _num(r, "{:.1f} µs") + ("" if ng is None else f" (nginx, no translation: {ng:.1f} µs)")
+    out.append(("streaming: added delay per chunk ≤ 10 µs (p50, end to end)", figure, judge(r, lambda v: v <= 10)))
+    r = _slowest_us(f.get("micro") or [], "llm_stream_chunk/")
+    out.append(("streaming: strait's work per chunk ≤ 10 µs (criterion `llm_stream_chunk`, slowest pair)", _num(r, "{:.2f} µs"), judge(r, lambda v: v <= 10)))
     r = f.get("rss_idle_kib")
     out.append(("RSS ≤ 30 MB idle", _num(r and r / 1024, "{:.1f} MB"), judge(r, lambda v: v <= 30 * 1024)))
     r = f.get("rss_routes_kib")
@@ -74,6 +100,29 @@ def render(bench, meta):
         lines.append(f"| {label} | {n} | {p50:.2f} | {p99:.2f} | {mx:.2f} |")
     if not f.get("reload"):
         lines.append("| not run | | | | |")
+    st = f.get("llm_stream")
+    if st:
+        setup = st.get("setup", {})
+        lines += [
+            "",
+            f"### 8. LLM streaming (`bench/llm_stream.rs`: {setup.get('chunks')} chunks "
+            f"{setup.get('pace_ms')} ms apart, one request at a time)",
+            "",
+            "| candidate | requests | TTFT p50 µs | TTFT p99 µs | chunks | chunk delay p50 µs | chunk delay p99 µs |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name in ["direct", "nginx", "strait"]:
+            c = st.get(name, {})
+            lines.append(
+                f"| {name} | {c.get('requests')} | {c.get('ttft_p50_us', 0):.0f} | {c.get('ttft_p99_us', 0):.0f} | "
+                f"{c.get('chunks')} | {c.get('chunk_p50_us', 0):.1f} | {c.get('chunk_p99_us', 0):.1f} |"
+            )
+        for key, label in [("added_nginx", "added by nginx (proxy_buffering off)"), ("added", "**added by strait**")]:
+            a = st.get(key, {})
+            lines.append(
+                f"| {label} | | {a.get('ttft_p50_us', 0):+.0f} | {a.get('ttft_p99_us', 0):+.0f} | | "
+                f"{a.get('chunk_p50_us', 0):+.1f} | {a.get('chunk_p99_us', 0):+.1f} |"
+            )
     lines += ["", "### 7. Memory (strait RSS)", "", "| state | RSS |", "|---|---|"]
     for key, label in [
         ("rss_idle_kib", "idle, after start with the benchmark routes"),

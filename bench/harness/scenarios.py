@@ -3,6 +3,7 @@ the figures the goals are judged by. Candidates compared in one scenario run
 back to back in every repetition, in rotating order, so drift on a shared
 host does not favour one of them."""
 
+import json
 import os
 import re
 import subprocess
@@ -13,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from . import config_io, stats, wrk
-from .procs import rss_kib, start_litellm, wait_http
+from .procs import CLIENT_CORE, rss_kib, start_litellm, wait_http
 
 
 @dataclass
@@ -42,6 +43,10 @@ class Bench:
     connections: int = 50
     # The fake upstream again, on the proxy core (scenario 3); 0 when not started.
     far_upstream_port: int = 0
+    # The paced SSE mock of bench/llm_stream.rs (scenario 8), started by that
+    # bench, and nginx's unbuffered proxy to it.
+    stream_port: int = 0
+    nginx_stream_port: int = 0
     rows: list = field(default_factory=list)
     figures: dict = field(default_factory=dict)
     commands: list = field(default_factory=list)
@@ -140,6 +145,23 @@ def setup_routes(bench):
                     "auth": {"header": {"Authorization": "Bearer sk-upstream"}},
                     "override": {
                         "endpoint": f"http://127.0.0.1:{bench.upstream_port}/v1/chat/completions"
+                    },
+                }
+            },
+        },
+    )
+    # Scenario 8, streaming: ai-proxy to the paced SSE mock bench/llm_stream.rs starts.
+    config_io.admin_put(
+        s,
+        "/routes/ai-paced",
+        {
+            "uri": "/paced/v1/chat/completions",
+            "plugins": {
+                "ai-proxy": {
+                    "provider": "openai-compatible",
+                    "auth": {"header": {"Authorization": "Bearer sk-upstream"}},
+                    "override": {
+                        "endpoint": f"http://127.0.0.1:{bench.stream_port}/v1/chat/completions"
                     },
                 }
             },
@@ -412,3 +434,41 @@ def llm(bench):
         bench.figures["ai_proxy_vs_litellm"] = (
             stats.of(runs["strait"], "rps").median / stats.of(runs["litellm"], "rps").median
         )
+    llm_latency(bench)
+    llm_stream(bench)
+
+
+def llm_latency(bench):
+    """The chat completion at one connection: what ai-proxy adds."""
+    scen = "8. LLM, 1 connection"
+    candidates = [
+        ("direct", bench.direct_url("/v1/chat/completions"), ()),
+        ("strait", bench.strait.url("/v1/chat/completions"), ()),
+    ]
+    runs = _rotating(bench, candidates, connections=1, script="chat_completion.lua")
+    d50 = stats.of(runs["direct"], "p50").median
+    d99 = stats.of(runs["direct"], "p99").median
+    p50 = stats.of(runs["strait"], "p50").median
+    p99 = stats.of(runs["strait"], "p99").median
+    bench.rows.append(_row(scen, "direct to the mock", runs["direct"]))
+    note = f"added: p50 +{(p50 - d50) * 1000:.0f} µs, p99 +{(p99 - d99) * 1000:.0f} µs"
+    bench.rows.append(_row(scen, "strait ai-proxy", runs["strait"], "direct", runs["direct"], note))
+    bench.figures["llm_added_p50_us"] = (p50 - d50) * 1000
+    bench.figures["llm_added_p99_us"] = (p99 - d99) * 1000
+
+
+def llm_stream(bench):
+    """Streaming through ai-proxy against a paced SSE mock (bench/llm_stream.rs)."""
+    requests = 100 if bench.seconds < 10 else 300
+    cmd = [
+        "taskset", "-c", CLIENT_CORE, "cargo", "bench", "--bench", "llm_stream", "--",
+        "--port", str(bench.stream_port),
+        "--strait", bench.strait.url("/paced/v1/chat/completions"),
+        "--nginx", f"http://127.0.0.1:{bench.nginx_stream_port}/v1/chat/completions",
+        "--requests", str(requests), "--chunks", "20", "--pace-ms", "2",
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    bench.commands.append(" ".join(cmd))
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    bench.figures["llm_stream"] = json.loads(lines[-1])
+
