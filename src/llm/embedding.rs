@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::model::Usage;
-use super::{LlmError, ProviderRequest};
+use super::{estimate, LlmError, ProviderRequest};
 
 /// What to embed: OpenAI's four shapes of `input`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +91,27 @@ pub struct EmbeddingResponse {
     pub data: Vec<Embedding>,
     /// Tokens used, when the provider reports them.
     pub usage: Option<Usage>,
+}
+
+impl EmbeddingResponse {
+    /// Settle the answer's usage for `req`: the provider's (embeddings
+    /// generate nothing, so no completion tokens), else `req`'s input
+    /// counted, marked estimated. Returns it.
+    pub fn settle_usage(&mut self, req: &EmbeddingRequest) -> Usage {
+        let usage = match self.usage {
+            Some(u) => Usage {
+                completion_tokens: 0,
+                ..u
+            },
+            None => Usage {
+                prompt_tokens: estimate::embedding_tokens(&req.input),
+                estimated: true,
+                ..Usage::default()
+            },
+        };
+        self.usage = Some(usage);
+        usage
+    }
 }
 
 /// A provider's embeddings API.

@@ -20,11 +20,10 @@ use super::target::AiTarget;
 use super::{check_size, error_response, CallKind, LlmCall};
 use crate::body::ProxyBody;
 use crate::llm::embedding::{self, EmbeddingRequest};
-use crate::llm::model::Usage;
 use crate::llm::protocol::openai_chat::OpenAiChat;
 use crate::llm::protocol::openai_embeddings;
 use crate::llm::stats::LlmStats;
-use crate::llm::{estimate, ClientProtocol, ErrorKind, LlmError};
+use crate::llm::{ClientProtocol, ErrorKind, LlmError};
 use crate::plugin::{Ctx, PluginResponse, Step};
 use crate::proxy::plugins::plugin_response;
 
@@ -151,18 +150,7 @@ pub(super) async fn send(
     let answer = match embedder.decode_embeddings(req, &bytes) {
         Ok(mut answer) => {
             stats.set_model(&answer.model);
-            let usage = answer.usage.take().unwrap_or_else(|| Usage {
-                prompt_tokens: estimate::embedding_tokens(&req.input),
-                estimated: true,
-                ..Usage::default()
-            });
-            // Embeddings generate nothing: only the input counts.
-            let usage = Usage {
-                completion_tokens: 0,
-                ..usage
-            };
-            stats.set_usage(&usage);
-            answer.usage = Some(usage);
+            stats.set_usage(&answer.settle_usage(req));
             let body = openai_embeddings::encode_response(&answer, &req.model);
             plugin_response(PluginResponse::json(http::StatusCode::OK, &body))
         }
