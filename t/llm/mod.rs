@@ -8,6 +8,7 @@ mod ai_proxy;
 mod ai_proxy_multi;
 mod ai_rate_limiting;
 mod azure;
+mod embedding_fixtures;
 mod fixtures;
 mod gemini;
 mod lua_hooks;
