@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 
 use tiktoken_rs::CoreBPE;
 
+use super::embedding::EmbeddingInput;
 use super::model::{ChatRequest, Part};
 
 /// Tokens a chat message costs beyond its content (OpenAI's formula: 3
@@ -100,6 +101,27 @@ pub fn quick_prompt_tokens(req: &ChatRequest) -> u64 {
     (bytes as u64).div_ceil(4)
 }
 
+/// Tokens of an embeddings input: the BPE count of its texts, or the
+/// number of token ids the client sent.
+pub fn embedding_tokens(input: &EmbeddingInput) -> u64 {
+    match input {
+        EmbeddingInput::Text(t) => count(t),
+        EmbeddingInput::Texts(ts) => ts.iter().map(|t| count(t)).sum(),
+        EmbeddingInput::Tokens(ids) => ids.len() as u64,
+        EmbeddingInput::TokenLists(lists) => lists.iter().map(|l| l.len() as u64).sum(),
+    }
+}
+
+/// A cheap estimate of an embeddings input: a quarter of the bytes of its
+/// texts, or the number of token ids.
+pub fn quick_embedding_tokens(input: &EmbeddingInput) -> u64 {
+    match input {
+        EmbeddingInput::Text(t) => (t.len() as u64).div_ceil(4),
+        EmbeddingInput::Texts(ts) => ts.iter().map(|t| (t.len() as u64).div_ceil(4)).sum(),
+        EmbeddingInput::Tokens(_) | EmbeddingInput::TokenLists(_) => embedding_tokens(input),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +145,15 @@ mod tests {
             quick_prompt_tokens(&req),
             (12 + 9 + 12 + 11_u64).div_ceil(4)
         );
+    }
+
+    #[test]
+    fn counts_embedding_inputs() {
+        let texts = EmbeddingInput::Texts(vec!["hello world".into(), "hello".into()]);
+        assert_eq!(embedding_tokens(&texts), 3);
+        assert_eq!(quick_embedding_tokens(&texts), 3 + 2);
+        let ids = EmbeddingInput::TokenLists(vec![vec![1, 2, 3], vec![4]]);
+        assert_eq!(embedding_tokens(&ids), 4);
+        assert_eq!(quick_embedding_tokens(&ids), 4);
     }
 }

@@ -3,14 +3,16 @@
 //! decode the provider's answers and streams back into it.
 //!
 //! ```text
-//! client protocol (OpenAI chat, Anthropic messages)  ⇅ protocol/
-//! canonical request / response / stream events      model.rs
+//! client protocol (OpenAI chat, Anthropic messages,  ⇅ protocol/
+//!                  OpenAI embeddings)
+//! canonical request / response / stream events      model.rs, embedding.rs
 //! provider wire format (OpenAI, Anthropic, …)       ⇅ provider/
 //! ```
 //!
 //! Everything here is pure translation (bytes in, bytes out); the
 //! `ai-proxy` plugins do the calls.
 
+pub mod embedding;
 pub mod error;
 pub mod estimate;
 pub mod model;
@@ -92,6 +94,10 @@ pub trait Provider: Send + Sync + 'static {
     }
     /// A decoder for one streamed answer.
     fn stream_decoder(&self) -> Box<dyn StreamDecoder>;
+    /// The provider's embeddings API, if it has one.
+    fn embedder(&self) -> Option<&dyn embedding::Embedder> {
+        None
+    }
 }
 
 /// Turns a provider's streamed body into canonical events.

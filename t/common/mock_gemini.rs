@@ -1,6 +1,7 @@
 //! The Gemini dialect of the mock LLM provider: `POST
 //! /v1beta/models/{model}:generateContent` and
-//! `:streamGenerateContent?alt=sse` in Gemini's native format (`contents`
+//! `:streamGenerateContent?alt=sse` (and `:batchEmbedContents`,
+//! [`super::mock_embeddings`]) in Gemini's native format (`contents`
 //! of `parts`, answers as `candidates`, `usageMetadata`, Google's error
 //! bodies, SSE chunks framed with `\r\n` as Google sends them).
 //!
@@ -36,6 +37,7 @@ pub fn answer(uri: &Uri, body: &Value) -> Response<MockBody> {
     };
     let model = model.to_string();
     let stream = method == "streamGenerateContent";
+    let embeds = method == "batchEmbedContents";
     if stream && !uri.query().unwrap_or_default().contains("alt=sse") {
         return error(
             StatusCode::BAD_REQUEST,
@@ -73,6 +75,9 @@ pub fn answer(uri: &Uri, body: &Value) -> Response<MockBody> {
             )
         }
         _ => {}
+    }
+    if embeds {
+        return super::mock_embeddings::gemini(body, &model);
     }
     let meta = |v: &mut Value| {
         v["modelVersion"] = json!(format!("{model}-001"));

@@ -26,8 +26,11 @@
 //! ([`super::mock_gemini`]). `GET /health` answers 200, or 503 after
 //! [`MockLlm::set_healthy`]`(false)`; health probes are not recorded.
 //!
+//! Paths ending in `/embeddings` answer OpenAI's embeddings (the failing
+//! and slow models above apply too; [`super::mock_embeddings`]).
+//!
 //! Azure OpenAI's deployment paths
-//! (`/openai/deployments/<deployment>/chat/completions`) answer like
+//! (`/openai/deployments/<deployment>/chat/completions`, `…/embeddings`) answer like
 //! Azure: 401 without an `api-key` header, 404 without `api-version`, the
 //! deployment as the model when the body names none, and Azure's
 //! `prompt_filter_results` (a leading chunk with empty id and model when
@@ -256,6 +259,9 @@ async fn handle(
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         _ => {}
+    }
+    if parts.uri.path().ends_with("/embeddings") {
+        return Ok(super::mock_embeddings::openai(&body, &model));
     }
     let text = last_input_text(&body);
     let after_tool = body["messages"]

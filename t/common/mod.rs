@@ -39,6 +39,7 @@ pub mod client;
 pub mod etcd;
 pub mod gateway;
 pub mod mock_anthropic;
+pub mod mock_embeddings;
 pub mod mock_gemini;
 pub mod mock_llm;
 pub mod mock_ollama;

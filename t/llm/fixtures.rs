@@ -14,6 +14,9 @@
 //!   request, if any, decides e.g. `include_usage`);
 //! - `provider_error.json` (with `status`) → `client_error.json`.
 //!
+//! Embeddings cases (`"client": "openai-embeddings"`) are checked by
+//! `embedding_fixtures.rs`.
+//!
 //! A translation change shows up as a fixture diff. `STRAIT_BLESS=1`
 //! rewrites the expected files from the current output (review the diff).
 
@@ -23,7 +26,7 @@ use bytes::BytesMut;
 use serde_json::Value;
 use strait::llm::{protocol, provider, ChatRequest, ClientProtocol, Provider};
 
-fn cases() -> Vec<PathBuf> {
+pub(super) fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("t/fixtures/llm");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .expect("t/fixtures/llm")
@@ -34,23 +37,23 @@ fn cases() -> Vec<PathBuf> {
     dirs
 }
 
-fn read(dir: &Path, name: &str) -> Option<String> {
+pub(super) fn read(dir: &Path, name: &str) -> Option<String> {
     std::fs::read_to_string(dir.join(name)).ok()
 }
 
-fn json(dir: &Path, name: &str) -> Option<Value> {
+pub(super) fn json(dir: &Path, name: &str) -> Option<Value> {
     read(dir, name).map(|s| {
         serde_json::from_str(&s).unwrap_or_else(|e| panic!("{}/{name}: {e}", dir.display()))
     })
 }
 
-fn bless() -> bool {
+pub(super) fn bless() -> bool {
     std::env::var_os("STRAIT_BLESS").is_some()
 }
 
 /// Compare, or with `STRAIT_BLESS` write the expected file. Returns a
 /// failure description.
-fn check_json(dir: &Path, name: &str, actual: &Value) -> Option<String> {
+pub(super) fn check_json(dir: &Path, name: &str, actual: &Value) -> Option<String> {
     if bless() {
         let text = serde_json::to_string_pretty(actual).expect("json") + "\n";
         std::fs::write(dir.join(name), text).expect("bless");
@@ -65,7 +68,7 @@ fn check_json(dir: &Path, name: &str, actual: &Value) -> Option<String> {
     })
 }
 
-fn check_text(dir: &Path, name: &str, actual: &str) -> Option<String> {
+pub(super) fn check_text(dir: &Path, name: &str, actual: &str) -> Option<String> {
     if bless() {
         std::fs::write(dir.join(name), actual).expect("bless");
         return None;
@@ -224,6 +227,9 @@ fn translation_fixtures() {
     assert!(!cases.is_empty(), "no fixtures under t/fixtures/llm");
     let mut failures = Vec::new();
     for dir in &cases {
+        if super::embedding_fixtures::is_embeddings(dir) {
+            continue;
+        }
         let c = load(dir);
         failures.extend(check_request(&c));
         failures.extend(check_response(&c));

@@ -1,7 +1,9 @@
 //! Real clients: the official `openai` and `anthropic` Python SDKs
 //! (pinned in `t/requirements.txt`, installed into `.venv` by `make deps`)
 //! pointed at strait's `ai-proxy`, in both protocols against both mock
-//! providers, streamed and not. The scripts under `t/llm/sdk/` print what
+//! providers, streamed and not, and the `openai` SDK's model list and
+//! embeddings (through OpenAI and native Gemini). The scripts under
+//! `t/llm/sdk/` print what
 //! the SDK parsed; a wrong event or field makes the SDK raise or assemble
 //! something else, and the exact summaries here catch it.
 //!
@@ -24,12 +26,15 @@ use crate::plugins::Env;
 enum Client {
     OpenAi,
     Anthropic,
+    /// The `openai` SDK on a route taking every method under `/sdk/v1/`
+    /// (embeddings, the model list).
+    OpenAiApi,
 }
 
 impl Client {
     fn script(self) -> &'static str {
         match self {
-            Client::OpenAi => "openai_client.py",
+            Client::OpenAi | Client::OpenAiApi => "openai_client.py",
             Client::Anthropic => "anthropic_client.py",
         }
     }
@@ -38,13 +43,22 @@ impl Client {
         match self {
             Client::OpenAi => "/sdk/v1/chat/completions",
             Client::Anthropic => "/sdk/v1/messages",
+            Client::OpenAiApi => "/sdk/v1/*",
+        }
+    }
+
+    /// The route's methods.
+    fn methods(self) -> Value {
+        match self {
+            Client::OpenAiApi => json!(["GET", "POST"]),
+            _ => json!(["POST"]),
         }
     }
 
     /// What the user passes as `base_url` (the SDK appends the rest).
     fn base_path(self) -> &'static str {
         match self {
-            Client::OpenAi => "/sdk/v1",
+            Client::OpenAi | Client::OpenAiApi => "/sdk/v1",
             Client::Anthropic => "/sdk",
         }
     }
@@ -58,6 +72,11 @@ fn provider_conf(provider: &str, mock: &MockLlm) -> Value {
             "auth": {"header": {"Authorization": "Bearer sk-provider"}},
             "override": {"endpoint": format!("{}/v1/chat/completions", mock.base())},
         }),
+        "gemini" => json!({
+            "provider": "gemini",
+            "auth": {"header": {"x-goog-api-key": "g-provider"}},
+            "override": {"endpoint": mock.base()},
+        }),
         _ => json!({
             "provider": "anthropic",
             "auth": {"header": {"x-api-key": "sk-ant-provider"}},
@@ -69,6 +88,16 @@ fn provider_conf(provider: &str, mock: &MockLlm) -> Value {
 /// Start a gateway with `client`'s route to `provider`, run the SDK script
 /// with `scenarios`, and return each scenario's summary by name.
 async fn run(client: Client, provider: &str, scenarios: &[&str]) -> BTreeMap<String, Value> {
+    run_with(client, provider, json!({}), scenarios).await
+}
+
+/// [`run`] with `more` set in the `ai-proxy` configuration.
+async fn run_with(
+    client: Client,
+    provider: &str,
+    more: Value,
+    scenarios: &[&str],
+) -> BTreeMap<String, Value> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".venv/bin/python");
     assert!(
@@ -80,9 +109,12 @@ async fn run(client: Client, provider: &str, scenarios: &[&str]) -> BTreeMap<Str
     let mock = MockLlm::start().await;
     let mut conf = provider_conf(provider, &mock);
     conf["timeout"] = json!(5000); // a stuck call fails within the SDK's 10 s timeout
+    for (k, v) in more.as_object().into_iter().flatten() {
+        conf[k] = v.clone();
+    }
     env.put(
         "/routes/sdk",
-        json!({"uri": client.uri(), "methods": ["POST"], "plugins": {"ai-proxy": conf}}),
+        json!({"uri": client.uri(), "methods": client.methods(), "plugins": {"ai-proxy": conf}}),
     )
     .await;
     env.post_until(client.uri(), "{}", |r| r.status != 404)
@@ -410,5 +442,70 @@ async fn the_anthropic_sdk_through_an_openai_provider() {
             "server_error": an_error("InternalServerError", 500, "api_error", OA_500),
             "broken_stream": an_broken("api_error", DROPPED),
         }),
+    );
+}
+
+const API_SCENARIOS: &[&str] = &[
+    "models",
+    "missing_model",
+    "embeddings",
+    "embeddings_float",
+    "embeddings_tokens",
+];
+
+/// What the `openai` SDK reads of the model list and embeddings through
+/// `provider` configured with `model`: `usage` is the provider's (the
+/// OpenAI mock's characters) or strait's count (Gemini's none).
+fn api_expected(model: &str, owner: &str, answering: &str, usage: (u64, u64)) -> Value {
+    let listed = json!({"id": model, "object": "model", "created": 0, "owned_by": owner});
+    let missing = json!({"message": "The model 'no-such-model' does not exist",
+                         "type": "invalid_request_error", "param": "model",
+                         "code": "model_not_found"});
+    let vectors = |v: Value, usage: u64| json!({"model": answering, "vectors": v, "usage": {"prompt": usage, "total": usage}});
+    json!({
+        "models": {"list": [listed], "one": listed},
+        "missing_model": {"error": {"class": "NotFoundError", "status": 404,
+                                    "retry_after": null, "body": missing}},
+        // The SDK asks for base64 unless told otherwise and decodes it.
+        "embeddings": vectors(json!([[5.0, 0.0, 0.5], [8.0, 1.0, 0.5]]), usage.0),
+        "embeddings_float": vectors(json!([[5.0, 0.0, 0.5, 0.5]]), usage.1),
+    })
+}
+
+#[tokio::test]
+async fn the_openai_sdk_lists_models_and_embeds_through_openai() {
+    let more = json!({"options": {"model": "text-embedding-3-small"}});
+    let got = run_with(Client::OpenAiApi, "openai", more, API_SCENARIOS).await;
+    let tokens = json!({"model": "text-embedding-3-small-0001", "vectors": [[3.0, 0.0, 0.5]],
+                        "usage": {"prompt": 3, "total": 3}});
+    check(
+        &got,
+        api_expected(
+            "text-embedding-3-small",
+            "openai",
+            "text-embedding-3-small-0001",
+            (13, 5),
+        ),
+        json!({"embeddings_tokens": tokens}),
+    );
+}
+
+#[tokio::test]
+async fn the_openai_sdk_lists_models_and_embeds_through_gemini() {
+    let more = json!({"options": {"model": "gemini-embedding-001"}});
+    let got = run_with(Client::OpenAiApi, "gemini", more, API_SCENARIOS).await;
+    let refused = json!({"message": "provider \"gemini\" embeds text only: `input` cannot be token ids",
+                         "type": "invalid_request_error", "param": null, "code": null});
+    check(
+        &got,
+        // o200k: "hello" 1, "hi there" 2.
+        api_expected(
+            "gemini-embedding-001",
+            "gemini",
+            "gemini-embedding-001",
+            (3, 1),
+        ),
+        json!({"embeddings_tokens": {"error": {"class": "BadRequestError", "status": 400,
+                                               "retry_after": null, "body": refused}}}),
     );
 }

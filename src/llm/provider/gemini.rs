@@ -1,6 +1,7 @@
 //! Google Gemini's native API as a provider: `POST
 //! /v1beta/models/{model}:generateContent`, streamed
-//! `:streamGenerateContent?alt=sse`. Canonical requests become
+//! `:streamGenerateContent?alt=sse`, embeddings `:batchEmbedContents`
+//! (`embeddings.rs`). Canonical requests become
 //! `GenerateContentRequest`s (`request.rs`), answers and errors canonical
 //! ones (`wire.rs`, `stream.rs`). Credentials are the configuration's
 //! (`auth.header` `x-goog-api-key`, or `auth.query` `key`).
@@ -31,6 +32,7 @@
 //! - Errors keep their HTTP status; their kind comes from Google's
 //!   `error.status`, and a bad API key (400 `API_KEY_INVALID`) is a 401.
 
+mod embeddings;
 mod request;
 mod schema;
 mod stream;
@@ -165,6 +167,10 @@ impl Provider for Gemini {
 
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
         Box::new(stream::GeminiStream::default())
+    }
+
+    fn embedder(&self) -> Option<&dyn crate::llm::embedding::Embedder> {
+        Some(self)
     }
 }
 

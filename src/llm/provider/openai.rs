@@ -10,10 +10,15 @@
 //! `prompt_filter_results` annotation, sent with an empty id and model)
 //! carry nothing canonical and are skipped, so the answer's id and model
 //! come from its first real chunk.
+//!
+//! Embeddings (`openai/embeddings.rs`) go to the same providers.
+
+pub mod embeddings;
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
+use crate::llm::embedding::Embedder;
 use crate::llm::model::{Message, Part, Role, StopReason, ToolChoice};
 use crate::llm::openai_wire::{stop_reason, usage_from};
 use crate::llm::sse::{SseEvent, SseParser};
@@ -187,6 +192,10 @@ impl Provider for OpenAi {
 
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
         Box::new(ChunkDecoder::default())
+    }
+
+    fn embedder(&self) -> Option<&dyn Embedder> {
+        Some(self)
     }
 }
 

@@ -7,7 +7,9 @@
 //! failures (strait's `cooldown`), are skipped while others are usable. A
 //! failure before the answer starts goes on to another instance as
 //! `fallback_strategy`, `fallback_http_statuses`, `max_retries` and
-//! `retry_on_failure_within_ms` allow.
+//! `retry_on_failure_within_ms` allow. Embeddings go to the instances
+//! whose provider has an embeddings API; `GET …/v1/models` lists the
+//! instances' models.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,7 @@ use serde_json::{json, Map, Value};
 use super::ai_proxy::pool::{CooldownPolicy, FallbackPolicy, InstancePool};
 use super::ai_proxy::target::AiTarget;
 use super::ai_proxy::{
-    auth_schema, call_settings_schema, override_schema, price_schema, start_call,
+    auth_schema, call_settings_schema, models, override_schema, price_schema, start_call,
 };
 use crate::config::resource::HashOn;
 use crate::expr::VarLookup;
@@ -284,6 +286,9 @@ impl Plugin for AiProxyMulti {
     }
 
     fn access(&self, ctx: &mut Ctx) -> Step {
+        if let Some(answer) = models::answer(ctx, &self.pool) {
+            return Step::Respond(answer);
+        }
         let key = self.pool.hash_key.as_ref().map(|spec| hash_key(ctx, spec));
         let gate = if self.pool.fallback.rate_limiting {
             ctx.extensions
@@ -297,7 +302,7 @@ impl Plugin for AiProxyMulti {
                 .is_none_or(|g| g.admits(&self.pool.instances[i].target.instance))
         };
         match self.pool.pick(key.as_deref(), &[], &admits) {
-            Some(picked) => start_call(ctx, &self.pool, picked, key),
+            Some(picked) => start_call(ctx, &self.pool, picked, key, &admits),
             None => {
                 let err = crate::llm::LlmError {
                     status: 503,

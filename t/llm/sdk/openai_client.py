@@ -4,7 +4,8 @@
 
 BASE_URL is what a user gives `OpenAI(base_url=...)` (e.g.
 `http://127.0.0.1:9080/oa/v1`). Each scenario prints one JSON line: what the
-SDK parsed (text, tool calls with parsed arguments, finish reasons, usage),
+SDK parsed (text, tool calls with parsed arguments, finish reasons, usage;
+listed models; embedding vectors as the SDK decoded them),
 or, when the SDK raised, the exception's class, status and body next to what
 was read before it. Run by t/llm/sdk.rs against the mock providers.
 """
@@ -140,6 +141,43 @@ def server_error(client, out):
 
 def broken_stream(client, out):
     streamed(client, out, model="break-mid-stream", messages=[{"role": "user", "content": "a b c"}])
+
+
+def model_summary(m):
+    return {"id": m.id, "object": m.object, "created": m.created, "owned_by": m.owned_by}
+
+
+def models(client, out):
+    listed = [model_summary(m) for m in client.models.list()]
+    out["list"] = listed
+    if listed:
+        out["one"] = model_summary(client.models.retrieve(listed[0]["id"]))
+
+
+def missing_model(client, out):
+    client.models.retrieve("no-such-model")
+
+
+def embedding_summary(r, out):
+    out.update(
+        model=r.model,
+        vectors=[e.embedding for e in sorted(r.data, key=lambda e: e.index)],
+        usage={"prompt": r.usage.prompt_tokens, "total": r.usage.total_tokens},
+    )
+
+
+def embeddings(client, out):
+    """The SDK's default: it asks for base64 and decodes the vectors."""
+    embedding_summary(client.embeddings.create(model="m", input=["hello", "hi there"]), out)
+
+
+def embeddings_float(client, out):
+    r = client.embeddings.create(model="m", input="hello", encoding_format="float", dimensions=4)
+    embedding_summary(r, out)
+
+
+def embeddings_tokens(client, out):
+    embedding_summary(client.embeddings.create(model="m", input=[[1, 2, 3]]), out)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,20 @@
 //! `ai-proxy` (priority 1040, access phase; APISIX's schema): the route's
-//! requests go to one LLM provider instead of an upstream. The client's
-//! protocol is detected from the path (`…/v1/messages`: Anthropic, else
-//! OpenAI chat); the body is decoded into the canonical request, `options`
-//! are applied, and the call itself happens after `before_proxy`, so
-//! later plugins (Lua included) see and may change the decoded request.
-//! The answer, streamed or not, is translated back to the client's
-//! protocol; usage lands in the `llm_*` variables.
+//! requests go to one LLM provider instead of an upstream. What the client
+//! asks for is detected from the path and body (`…/v1/messages`:
+//! Anthropic; a body with `input` and no `messages`, or a path ending in
+//! `/embeddings`: OpenAI embeddings; else OpenAI chat). A chat body is
+//! decoded into the canonical request, `options` are applied, and the
+//! call itself happens after `before_proxy`, so later plugins (Lua
+//! included) see and may change the decoded request. The answer, streamed
+//! or not, is translated back to the client's protocol; usage lands in the
+//! `llm_*` variables. `GET …/v1/models` is answered here, from the
+//! configuration (`models.rs`).
 
 mod call;
+mod chat;
+pub mod embeddings;
+mod exchange;
+pub mod models;
 pub mod pool;
 mod stream;
 pub mod target;
@@ -17,8 +24,9 @@ use std::sync::Arc;
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
+use crate::llm::protocol::{self, Api};
 use crate::llm::stats::LlmStats;
-use crate::llm::{decode_request_with, protocol, ChatRequest, ClientProtocol, LlmError};
+use crate::llm::{ChatRequest, ClientProtocol, ErrorKind, LlmError};
 use crate::plugin::ctx::RequestBody;
 use crate::plugin::{BuildEnv, Ctx, Plugin, PluginFactory, PluginResponse, Step};
 pub use call::call;
@@ -38,8 +46,19 @@ pub struct LlmCall {
     pub picked: usize,
     /// The `chash` key, for picking a fallback instance.
     pub hash_key: Option<Vec<u8>>,
-    /// How the client speaks.
+    /// How the client speaks (its errors' shape for embeddings).
     pub protocol: &'static dyn ClientProtocol,
+    /// What the call does.
+    pub kind: CallKind,
+}
+
+/// What an LLM call does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// A chat ([`LlmRequest`] holds the request).
+    Chat,
+    /// Embeddings ([`embeddings::EmbeddingsCall`] holds the request).
+    Embeddings,
 }
 
 /// Whether an instance may take a request, set by `ai-rate-limiting` for
@@ -183,25 +202,47 @@ pub fn error_response(protocol: &dyn ClientProtocol, err: &LlmError) -> PluginRe
     PluginResponse::json(status, &protocol.encode_error(err))
 }
 
-/// Decode the client's request body for `target`: `options` set first
-/// (they win over the client's fields, as in APISIX), then the protocol's
-/// decoder, then `override.llm_options.max_tokens`.
-pub fn decode_request(
-    protocol: &dyn ClientProtocol,
-    body: &[u8],
-    target: &AiTarget,
-) -> Result<ChatRequest, LlmError> {
-    if body.len() > target.max_request_bytes {
+/// Refuse a request body larger than `target`'s `max_req_body_size` (413).
+pub fn check_size(ctx: &Ctx, target: &AiTarget) -> Result<(), LlmError> {
+    let len = ctx.extensions.get::<RequestBody>().map_or(0, |b| b.0.len());
+    if len > target.max_request_bytes {
         return Err(LlmError {
             status: 413,
-            kind: crate::llm::ErrorKind::InvalidRequest,
+            kind: ErrorKind::InvalidRequest,
             message: format!(
                 "the request body is larger than max_req_body_size ({} bytes)",
                 target.max_request_bytes
             ),
         });
     }
-    let mut req = decode_request_with(protocol, body, &target.options)?;
+    Ok(())
+}
+
+/// The request body as a JSON object.
+fn body_object(ctx: &Ctx) -> Result<Map<String, Value>, LlmError> {
+    let body = ctx
+        .extensions
+        .get::<RequestBody>()
+        .map(|b| b.0.clone())
+        .unwrap_or_default();
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| LlmError::invalid(format!("the request body is not JSON: {e}")))?;
+    match value {
+        Value::Object(obj) => Ok(obj),
+        _ => Err(LlmError::invalid("the request body must be a JSON object")),
+    }
+}
+
+/// Decode the client's chat request `obj` for `target`: `options` set
+/// first (they win over the client's fields, as in APISIX), then the
+/// protocol's decoder, then `override.llm_options.max_tokens`.
+pub fn decode_request(
+    protocol: &dyn ClientProtocol,
+    mut obj: Map<String, Value>,
+    target: &AiTarget,
+) -> Result<ChatRequest, LlmError> {
+    obj.extend(target.options.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut req = protocol.decode_object(obj)?;
     if let Some(n) = target.max_tokens {
         req.max_tokens = Some(n);
     }
@@ -214,27 +255,35 @@ impl Plugin for AiProxy {
     }
 
     fn access(&self, ctx: &mut Ctx) -> Step {
-        start_call(ctx, &self.pool, 0, None)
+        if let Some(answer) = models::answer(ctx, &self.pool) {
+            return Step::Respond(answer);
+        }
+        start_call(ctx, &self.pool, 0, None, &|_| true)
     }
 }
 
 /// Decode the client's request for instance `picked` of `pool` and leave
 /// the call for after `before_proxy` (shared by `ai-proxy` and
-/// `ai-proxy-multi`).
+/// `ai-proxy-multi`). An embeddings request goes to another instance
+/// `admits` allows when `picked` has no embeddings API.
 pub fn start_call(
     ctx: &mut Ctx,
     pool: &Arc<InstancePool>,
     picked: usize,
     hash_key: Option<Vec<u8>>,
+    admits: &dyn Fn(usize) -> bool,
 ) -> Step {
     let protocol = protocol::detect(&ctx.path);
     let target = &pool.instances[picked].target;
-    let body = ctx
-        .extensions
-        .get::<RequestBody>()
-        .map(|b| b.0.clone())
-        .unwrap_or_default();
-    match decode_request(protocol, &body, target) {
+    let obj = match check_size(ctx, target).and_then(|()| body_object(ctx)) {
+        Ok(o) => o,
+        Err(e) => return Step::Respond(error_response(protocol, &e)),
+    };
+    let protocol = match protocol::detect_api(&ctx.path, &obj) {
+        Api::Chat(p) => p,
+        Api::Embeddings => return embeddings::start(ctx, pool, picked, hash_key, admits, obj),
+    };
+    match decode_request(protocol, obj, target) {
         Ok(req) => {
             let stats = LlmStats::new(req.model.clone(), req.stream);
             ctx.extensions.insert(Arc::new(stats));
@@ -246,6 +295,7 @@ pub fn start_call(
                 picked,
                 hash_key,
                 protocol,
+                kind: CallKind::Chat,
             });
             Step::Continue
         }

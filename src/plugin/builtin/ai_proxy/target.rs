@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::config::compiled::Timeouts;
 use crate::config::resource::{ChecksConf, UpstreamConf};
 use crate::llm::price::Price;
+use crate::llm::provider::openai::embeddings::embeddings_path;
 use crate::llm::{provider, Provider};
 use crate::proxy::path::encode_component;
 use crate::upstream::Upstream;
@@ -155,9 +156,28 @@ impl AiTarget {
         })
     }
 
-    /// The path and query to send `provider_path` to.
+    /// The path and query to send a chat built for `provider_path` to.
     pub fn path_and_query(&self, provider_path: &str) -> String {
         let path = self.path_override.as_deref().unwrap_or(provider_path);
+        self.with_auth_query(path)
+    }
+
+    /// The path and query to send embeddings built for `provider_path`
+    /// to: `override.endpoint`'s path with `/chat/completions` made
+    /// `/embeddings` (its query kept: Azure's `api-version`); any other
+    /// path is used as given, as APISIX does.
+    pub fn embeddings_path_and_query(&self, provider_path: &str) -> String {
+        let Some(pq) = self.path_override.as_deref() else {
+            return self.with_auth_query(provider_path);
+        };
+        let path = match pq.split_once('?') {
+            Some((p, q)) => format!("{}?{q}", embeddings_path(p)),
+            None => embeddings_path(pq),
+        };
+        self.with_auth_query(&path)
+    }
+
+    fn with_auth_query(&self, path: &str) -> String {
         match &self.auth_query {
             Some(q) if path.contains('?') => format!("{path}&{q}"),
             Some(q) => format!("{path}?{q}"),

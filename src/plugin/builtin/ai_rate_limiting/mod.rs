@@ -34,14 +34,15 @@ use std::sync::{Arc, OnceLock};
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
+use super::ai_proxy::embeddings::EmbeddingsCall;
 use super::ai_proxy::{InstanceGate, LlmRequest};
 use super::limit_common::{
     check_redis, counter_prefix, lua_number, redis_conf, redis_if_then, unix_ms, Rejection,
 };
 use super::var_template::VarTemplate;
-use crate::llm::estimate::quick_prompt_tokens;
+use crate::llm::estimate::{quick_embedding_tokens, quick_prompt_tokens};
 use crate::llm::stats::LlmStats;
-use crate::llm::{ChatRequest, Usage};
+use crate::llm::Usage;
 use crate::plugin::redis::RedisPool;
 use crate::plugin::{BuildEnv, Ctx, Decided, Plugin, PluginFactory, PluginResponse, Step};
 use window::{Reserved, Slot};
@@ -66,15 +67,26 @@ impl Strategy {
         }
     }
 
-    /// Tokens reserved before the call.
-    fn estimate(self, req: &ChatRequest) -> u64 {
-        let completion = req.max_tokens.unwrap_or(0);
+    /// Tokens reserved before a call whose prompt is about `prompt`
+    /// tokens and whose answer may take `completion`.
+    fn estimate(self, prompt: u64, completion: u64) -> u64 {
         let n = match self {
-            Strategy::Total => quick_prompt_tokens(req).saturating_add(completion),
-            Strategy::Prompt => quick_prompt_tokens(req),
+            Strategy::Total => prompt.saturating_add(completion),
+            Strategy::Prompt => prompt,
             Strategy::Completion => completion,
         };
         n.max(1)
+    }
+
+    /// Tokens reserved before the call of `ctx` (embeddings generate none).
+    fn estimate_call(self, ctx: &Ctx) -> u64 {
+        if let Some(r) = ctx.extensions.get::<LlmRequest>() {
+            return self.estimate(quick_prompt_tokens(&r.0), r.0.max_tokens.unwrap_or(0));
+        }
+        match ctx.extensions.get::<EmbeddingsCall>() {
+            Some(c) => self.estimate(quick_embedding_tokens(&c.req.input), 0),
+            None => 1,
+        }
     }
 }
 
@@ -518,10 +530,7 @@ impl Plugin for AiRateLimiting {
         if wanted.is_empty() {
             return Step::Continue;
         }
-        let amount = ctx
-            .extensions
-            .get::<LlmRequest>()
-            .map_or(1, |r| inner.strategy.estimate(&r.0));
+        let amount = inner.strategy.estimate_call(ctx);
         // Never more than a whole window (a client's max_tokens is its own
         // business, not a reason to lock everyone else out).
         let amount_in = move |slot: &Slot| amount.min(slot.limit).max(1);
