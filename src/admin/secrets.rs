@@ -70,9 +70,9 @@ impl AdminApi {
     }
 
     /// Decrypt a stored value's secrets (before a PATCH merges into them).
-    /// An SSL key this node cannot decrypt is an error: writing it back
-    /// would encrypt the ciphertext a second time and lose the key. A plugin
-    /// field no key opens is kept as written (see [`secret_fields`]).
+    /// A secret this node cannot decrypt is an error: writing it back would
+    /// encrypt the ciphertext a second time and lose the secret. (A plugin
+    /// field stored in plain text is kept, and encrypted on the way back.)
     pub fn decrypt_secrets(&self, kind: ResourceKind, v: &mut Value) -> Result<(), AdminError> {
         let Some(crypto) = &self.crypto else {
             return Ok(());
@@ -89,7 +89,14 @@ impl AdminApi {
             })?;
         }
         if let Some((plugins, on_consumer)) = plugins_of(kind, v) {
-            secret_fields::decrypt_plugins(crypto, plugins, on_consumer);
+            let sealed = secret_fields::decrypt_plugins(crypto, plugins, on_consumer);
+            if !sealed.is_empty() {
+                return Err(AdminError::Internal(format!(
+                    "the stored secret field {} does not decrypt with this node's keyring; \
+                     give every node the same apisix.data_encryption.keyring",
+                    sealed.join(", ")
+                )));
+            }
         }
         Ok(())
     }
@@ -99,7 +106,8 @@ impl AdminApi {
         if let (Some(crypto), Some((plugins, on_consumer))) =
             (&self.crypto, plugins_of(kind, &mut v))
         {
-            secret_fields::decrypt_plugins(crypto, plugins, on_consumer);
+            // A field this node cannot open is shown as stored.
+            let _ = secret_fields::decrypt_plugins(crypto, plugins, on_consumer);
         }
         public_value(kind, v)
     }

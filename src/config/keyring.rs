@@ -3,8 +3,9 @@
 //!
 //! A node with an Admin API may generate that key (it is the one writing
 //! secrets). A data-plane node only reads secrets, so it uses the configured
-//! keyring or a key file already in its data dir, and generates nothing: a
-//! key of its own would decrypt nothing another node wrote.
+//! keyring or a key file already in its data dir; without either it holds a
+//! throwaway key, so encrypted items are refused rather than served with the
+//! ciphertext as their secret.
 
 use std::sync::Arc;
 
@@ -26,8 +27,8 @@ pub enum KeyringError {
     File(#[from] LocalSecretError),
 }
 
-/// The keyring of this node; `None` when `enable_encrypt_fields` is off, or
-/// on a node that may not generate a key (`may_generate` false) and has none.
+/// The keyring of this node; `None` when `enable_encrypt_fields` is off.
+/// `may_generate`: whether a missing key is generated (nodes with the Admin API).
 pub fn load(
     cfg: &BootstrapConfig,
     may_generate: bool,
@@ -42,8 +43,13 @@ pub fn load(
     }
     let dir = cfg.strait.data_dir.as_path();
     if !may_generate && !dir.join(KEY_FILE).exists() {
-        tracing::warn!("no apisix.data_encryption.keyring: secret fields the Admin API encrypted (plugin credentials) cannot be read here; give this node the keyring of the Admin API nodes");
-        return Ok(None);
+        // A key that opens nothing: items holding encrypted secrets are
+        // refused (never served with the ciphertext as the secret), items
+        // in plain text are served.
+        tracing::warn!("no apisix.data_encryption.keyring: items with secret fields the Admin API encrypted (plugin credentials) are refused here; give this node the keyring of the Admin API nodes");
+        let mut throwaway = [0u8; 32];
+        super::field_crypto::random_bytes(&mut throwaway)?;
+        return Ok(Some(Arc::new(FieldCrypto::new(&[throwaway])?)));
     }
     let s = load_or_create(dir, KEY_FILE, 32)?;
     if s.created {

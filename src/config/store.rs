@@ -348,10 +348,16 @@ pub fn check_compiles(
     compile_value(kind, meta, &mut copy, false).map(|_| ())
 }
 
-/// Parse one stored value, check it against its schema, then compile it.
+/// Parse one stored value, decrypt its secrets, check it against its
+/// schema, then compile it.
 fn compile(kind: ResourceKind, meta: ItemMeta, value: &[u8]) -> Result<Compiled, String> {
     let mut json: serde_json::Value =
         serde_json::from_slice(value).map_err(|e| format!("invalid JSON: {e}"))?;
+    // Checked and used in plain text; etcd (and the disk snapshot) keep the ciphertext.
+    crate::plugin::secret_fields::decrypt_stored(
+        &mut json,
+        matches!(kind, ResourceKind::Consumer | ResourceKind::Credential),
+    )?;
     compile_value(kind, meta, &mut json, true)
 }
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::registry;
 use super::set::PluginSet;
-use super::{registry, secret_fields};
 
 /// One consumer.
 #[derive(Debug)]
@@ -45,9 +45,6 @@ fn auth_confs(plugins: Option<&Map<String, Value>>) -> Vec<(Arc<str>, Value)> {
             continue;
         };
         let mut conf = conf.clone();
-        if let Some(crypto) = secret_fields::keyring() {
-            secret_fields::decrypt_plugin(&crypto, name, &mut conf, true, "consumer");
-        }
         if schema.validate_and_default(&mut conf).is_ok() && reg.factory.check(&conf, true).is_ok()
         {
             out.push((Arc::from(reg.factory.name()), conf));

@@ -9,9 +9,12 @@
 //! node decrypts them when it builds the plugin, with the process keyring
 //! set at start ([`set_keyring`]).
 //!
-//! A value no key opens is used as written: data put into etcd by hand, or
-//! before a field became secret, stays usable (logged when it looked like
-//! ciphertext, so a keyring mismatch between nodes is visible).
+//! The data plane decrypts an item as it reads it from etcd (the snapshot
+//! on disk keeps etcd's text, encrypted). A value that is not ciphertext is
+//! used as written (data put into etcd by hand, or stored before its field
+//! became secret). A value that is ciphertext no key opens makes the item
+//! invalid (skipped with a log line, as any invalid item): used as written,
+//! the ciphertext itself would become the credential.
 
 use std::sync::{Arc, OnceLock};
 
@@ -128,40 +131,56 @@ pub fn encrypt_plugins(
     Ok(())
 }
 
-/// Decrypt the secret fields of plugin `name`'s configuration in place; a
-/// value no key opens stays as written (see the module notes). `holder`
-/// names the resource for the log line.
-pub fn decrypt_plugin(
+/// Decrypt the secret fields of every plugin of a `plugins` object in
+/// place. A value that is not ciphertext stays as written (put into etcd by
+/// hand, or stored before its field became secret); the fields that look
+/// encrypted but no key of the ring opens are left as stored and returned
+/// (`key-auth.key`), for the caller to refuse: using them as written would
+/// make the ciphertext, readable by anyone who reads etcd, the secret.
+pub fn decrypt_plugins(
     crypto: &FieldCrypto,
-    name: &str,
-    conf: &mut Value,
+    plugins: &mut Map<String, Value>,
     on_consumer: bool,
-    holder: &str,
-) {
-    for path in fields_of(name, on_consumer) {
-        let _ = each_at_path::<std::convert::Infallible>(conf, &path, &mut |s| {
-            Ok(match crypto.decrypt(s) {
-                Ok(plain) => plain,
-                Err(e) => {
-                    if e == CryptoError::Undecryptable {
-                        tracing::warn!(holder, plugin = name, field = %path,
-                            "secret field does not decrypt with this node's keyring: used as written \
-                             (give every node the same apisix.data_encryption.keyring, or save the \
-                             configuration again through the Admin API)");
+) -> Vec<String> {
+    let mut sealed = Vec::new();
+    for (name, conf) in plugins.iter_mut() {
+        for path in fields_of(name, on_consumer) {
+            let _ = each_at_path::<std::convert::Infallible>(conf, &path, &mut |s| {
+                Ok(match crypto.decrypt(s) {
+                    Ok(plain) => plain,
+                    Err(CryptoError::Undecryptable) => {
+                        let field = format!("{name}.{path}");
+                        if !sealed.contains(&field) {
+                            sealed.push(field);
+                        }
+                        s.to_string()
                     }
-                    s.to_string()
-                }
-            })
-        });
+                    Err(_) => s.to_string(),
+                })
+            });
+        }
     }
+    sealed
 }
 
-/// Decrypt the secret fields of every plugin of a `plugins` object (Admin
-/// API reads and PATCH merges), with the process keyring.
-pub fn decrypt_plugins(crypto: &FieldCrypto, plugins: &mut Map<String, Value>, on_consumer: bool) {
-    for (name, conf) in plugins.iter_mut() {
-        decrypt_plugin(crypto, name, conf, on_consumer, "Admin API");
+/// Decrypt the secrets of a stored item (the data plane, as it reads etcd),
+/// or say which fields this node cannot decrypt.
+pub fn decrypt_stored(value: &mut Value, on_consumer: bool) -> Result<(), String> {
+    let Some(crypto) = keyring() else {
+        return Ok(());
+    };
+    let Some(plugins) = value.get_mut("plugins").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    let sealed = decrypt_plugins(&crypto, plugins, on_consumer);
+    if sealed.is_empty() {
+        return Ok(());
     }
+    Err(format!(
+        "secret field {} does not decrypt with this node's keyring \
+         (every node sharing an etcd needs the same apisix.data_encryption.keyring)",
+        sealed.join(", ")
+    ))
 }
 
 #[cfg(test)]
@@ -246,12 +265,25 @@ mod tests {
                 .unwrap()
                 .contains("k-2")
         );
-        decrypt_plugins(&crypto, map, false);
+        let mut other_node = Value::Object(map.clone());
+        assert!(decrypt_plugins(&crypto, map, false).is_empty());
         assert_eq!(plugins, original);
 
         // Written by hand (never encrypted): used as written.
         let mut by_hand = original.clone();
-        decrypt_plugins(&crypto, by_hand.as_object_mut().unwrap(), false);
+        assert!(decrypt_plugins(&crypto, by_hand.as_object_mut().unwrap(), false).is_empty());
         assert_eq!(by_hand, original);
+
+        // Another keyring opens nothing: the fields are named, values left as stored.
+        let stored = other_node.clone();
+        let other = FieldCrypto::new(&["fedcba9876543210"]).unwrap();
+        assert_eq!(
+            decrypt_plugins(&other, other_node.as_object_mut().unwrap(), false),
+            vec![
+                "ai-proxy.auth.header".to_string(),
+                "ai-proxy-multi.instances.auth.query".to_string()
+            ]
+        );
+        assert_eq!(other_node, stored);
     }
 }

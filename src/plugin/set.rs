@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::{registry, secret_fields, BuildEnv, Plugin, PluginResponse};
+use super::{registry, BuildEnv, Plugin, PluginResponse};
 use crate::expr::Expr;
 
 /// One configured plugin.
@@ -72,9 +72,6 @@ impl PluginSet {
                 continue;
             }
             let mut conf = raw.clone();
-            if let Some(crypto) = secret_fields::keyring() {
-                secret_fields::decrypt_plugin(&crypto, name, &mut conf, on_consumer, holder);
-            }
             let meta = conf.as_object_mut().and_then(|m| m.remove("_meta"));
             let meta = meta.as_ref().and_then(Value::as_object);
             if meta

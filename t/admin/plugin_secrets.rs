@@ -173,3 +173,131 @@ async fn key_auth_keys_are_encrypted_and_still_unique() {
         r.body
     );
 }
+
+#[tokio::test]
+async fn a_credential_password_is_encrypted_and_checked_in_clear() {
+    let env = Env::start().await;
+    env.put("/consumers", json!({"username": "ann"})).await;
+    env.put(
+        "/consumers/ann/credentials/pw",
+        json!({"plugins": {"basic-auth": {"username": "ann", "password": "open-sesame-77"}}}),
+    )
+    .await;
+    env.put(
+        "/routes/1",
+        json!({"uri": "/hello", "plugins": {"basic-auth": {}}, "upstream": env.upstream()}),
+    )
+    .await;
+    let raw = stored(&env, "/apisix/consumers/ann/credentials/pw").await;
+    assert!(!raw.contains("open-sesame-77"), "{raw}");
+    // "ann:open-sesame-77" and "ann:wrong".
+    env.until(
+        "/hello",
+        &[("authorization", "Basic YW5uOm9wZW4tc2VzYW1lLTc3")],
+        200,
+    )
+    .await;
+    let r = env
+        .get("/hello", &[("authorization", "Basic YW5uOndyb25n")])
+        .await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn a_patch_that_changes_the_secret_stores_the_new_one_encrypted() {
+    let env = Env::start().await;
+    let mock = MockLlm::start().await;
+    env.put(
+        "/routes/1",
+        json!({"uri": "/chat", "plugins": {"ai-proxy": {
+            "provider": "openai-compatible",
+            "auth": {"header": {"Authorization": "Bearer sk-old"}},
+            "override": {"endpoint": format!("{}/v1/chat/completions", mock.base())}}}}),
+    )
+    .await;
+    let r = env
+        .admin
+        .patch(
+            "/routes/1/plugins/ai-proxy/auth",
+            json!({"header": {"Authorization": "Bearer sk-new"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let raw = stored(&env, "/apisix/routes/1").await;
+    assert!(!raw.contains("sk-new") && !raw.contains("sk-old"), "{raw}");
+    let read = body_json(&env.admin.get("/routes/1").await);
+    assert_eq!(
+        read["value"]["plugins"]["ai-proxy"]["auth"],
+        json!({"header": {"Authorization": "Bearer sk-new"}})
+    );
+    env.post_until("/chat", CHAT, |r| {
+        r.status == 200 && last_credentials(&mock).0 == "Bearer sk-new"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_node_with_another_keyring_refuses_encrypted_items_and_serves_the_rest() {
+    let env = Env::start().await;
+    let mock = MockLlm::start().await;
+    env.put(
+        "/routes/secret",
+        json!({"uri": "/chat", "plugins": {"ai-proxy": {
+            "provider": "openai-compatible",
+            "auth": {"header": {"Authorization": "Bearer sk-secret-3"}},
+            "override": {"endpoint": format!("{}/v1/chat/completions", mock.base())}}}}),
+    )
+    .await;
+    env.put(
+        "/routes/plain",
+        json!({"uri": "/hello", "upstream": env.upstream()}),
+    )
+    .await;
+    let before = stored(&env, "/apisix/routes/secret").await;
+
+    // A data-plane node without the keyring, and a second Admin API node
+    // that generated a key of its own.
+    for opts in [
+        GatewayOpts::etcd(&env.etcd),
+        GatewayOpts::etcd(&env.etcd).with_admin(),
+    ] {
+        let other = Gateway::start(opts).await;
+        other.wait_ready().await;
+        let plain = crate::common::request(http::Method::GET, other.url("/hello"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(plain.status, 200, "the item without secrets is served");
+        let calls = mock.received().len();
+        let r = crate::llm::post_json(other.url("/chat"), CHAT.into(), &[]).await;
+        gw_assert!(
+            other,
+            r.status == 404 && mock.received().len() == calls,
+            "the encrypted item is refused, never sent with the ciphertext as the key: {} {}",
+            r.status,
+            r.body
+        );
+        gw_assert!(
+            other,
+            other
+                .log()
+                .contains("ai-proxy.auth.header does not decrypt"),
+            "the log names the field"
+        );
+    }
+
+    // PATCH on a node whose keyring cannot open the secret is refused, not
+    // encrypted a second time.
+    let other = Gateway::start(GatewayOpts::etcd(&env.etcd).with_admin()).await;
+    other.wait_ready().await;
+    let r = super::Admin::new(&other)
+        .patch("/routes/secret", json!({"desc": "x"}))
+        .await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(
+        r.body.contains("apisix.data_encryption.keyring"),
+        "{}",
+        r.body
+    );
+    assert_eq!(stored(&env, "/apisix/routes/secret").await, before);
+}
