@@ -26,6 +26,18 @@ pub struct Registered {
     pub consumer_encrypt_fields: Vec<String>,
 }
 
+impl Registered {
+    /// The secret fields where the plugin is configured (`on_consumer`: an
+    /// auth plugin's consumer schema declares its own).
+    pub fn secret_fields(&self, on_consumer: bool) -> &[String] {
+        if on_consumer && self.consumer_schema.is_some() {
+            &self.consumer_encrypt_fields
+        } else {
+            &self.encrypt_fields
+        }
+    }
+}
+
 impl std::fmt::Debug for Registered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Registered({})", self.factory.name())

@@ -104,19 +104,6 @@ fn each_leaf<E>(node: &mut Value, f: &mut dyn FnMut(&str) -> Result<String, E>) 
     Ok(())
 }
 
-/// The secret fields of plugin `name` where it is configured (`on_consumer`:
-/// an auth plugin's consumer schema declares its own).
-fn fields_of(name: &str, on_consumer: bool) -> Vec<String> {
-    let Some(reg) = registry::get(name) else {
-        return Vec::new();
-    };
-    if on_consumer && reg.consumer_schema.is_some() {
-        reg.consumer_encrypt_fields.clone()
-    } else {
-        reg.encrypt_fields.clone()
-    }
-}
-
 /// Encrypt the secret fields of every plugin of a `plugins` object.
 pub fn encrypt_plugins(
     crypto: &FieldCrypto,
@@ -124,8 +111,11 @@ pub fn encrypt_plugins(
     on_consumer: bool,
 ) -> Result<(), CryptoError> {
     for (name, conf) in plugins.iter_mut() {
-        for path in fields_of(name, on_consumer) {
-            each_at_path(conf, &path, &mut |s| crypto.encrypt(s))?;
+        let Some(reg) = registry::get(name) else {
+            continue;
+        };
+        for path in reg.secret_fields(on_consumer) {
+            each_at_path(conf, path, &mut |s| crypto.encrypt(s))?;
         }
     }
     Ok(())
@@ -144,8 +134,11 @@ pub fn decrypt_plugins(
 ) -> Vec<String> {
     let mut sealed = Vec::new();
     for (name, conf) in plugins.iter_mut() {
-        for path in fields_of(name, on_consumer) {
-            let _ = each_at_path::<std::convert::Infallible>(conf, &path, &mut |s| {
+        let Some(reg) = registry::get(name) else {
+            continue;
+        };
+        for path in reg.secret_fields(on_consumer) {
+            let _ = each_at_path::<std::convert::Infallible>(conf, path, &mut |s| {
                 Ok(match crypto.decrypt(s) {
                     Ok(plain) => plain,
                     Err(CryptoError::Undecryptable) => {

@@ -257,11 +257,9 @@ async fn a_node_with_another_keyring_refuses_encrypted_items_and_serves_the_rest
 
     // A data-plane node without the keyring, and a second Admin API node
     // that generated a key of its own.
-    for opts in [
-        GatewayOpts::etcd(&env.etcd),
-        GatewayOpts::etcd(&env.etcd).with_admin(),
-    ] {
-        let other = Gateway::start(opts).await;
+    let data_plane = Gateway::start(GatewayOpts::etcd(&env.etcd)).await;
+    let other_admin = Gateway::start(GatewayOpts::etcd(&env.etcd).with_admin()).await;
+    for other in [&data_plane, &other_admin] {
         other.wait_ready().await;
         let plain = crate::common::request(http::Method::GET, other.url("/hello"))
             .send()
@@ -288,9 +286,7 @@ async fn a_node_with_another_keyring_refuses_encrypted_items_and_serves_the_rest
 
     // PATCH on a node whose keyring cannot open the secret is refused, not
     // encrypted a second time.
-    let other = Gateway::start(GatewayOpts::etcd(&env.etcd).with_admin()).await;
-    other.wait_ready().await;
-    let r = super::Admin::new(&other)
+    let r = super::Admin::new(&other_admin)
         .patch("/routes/secret", json!({"desc": "x"}))
         .await;
     assert_eq!(r.status, 500, "{}", r.body);
