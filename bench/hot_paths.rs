@@ -2,7 +2,8 @@
 //! matching (`bench/router.rs`): the balancer's pick for each algorithm,
 //! `vars` evaluation against a request, a full snapshot rebuild, and the
 //! translation of one streamed LLM chunk (decode the provider's SSE event,
-//! encode it in the client's protocol).
+//! encode it in the client's protocol), and the translation work of one
+//! complete (non-streamed) chat completion.
 //!
 //! Run: `cargo bench --bench hot_paths`.
 
@@ -211,11 +212,51 @@ fn bench_llm_chunk(c: &mut Criterion) {
     group.finish();
 }
 
+/// The translation work of one complete chat completion, scenario 8's
+/// request and answer: the client's body decoded, the provider request
+/// built, the provider's answer decoded and written in the client's
+/// protocol (the bytes the client gets).
+fn bench_llm_chat(c: &mut Criterion) {
+    use strait::llm::protocol::openai_chat::OpenAiChat;
+    use strait::llm::ClientProtocol;
+
+    let request = br#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello."}]}"#;
+    let answer = br#"{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the mock."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":5,"total_tokens":14}}"#;
+    let Some(provider) = strait::llm::provider::by_name("openai-compatible") else {
+        eprintln!("no openai-compatible provider: llm_chat skipped");
+        return;
+    };
+    let mut group = c.benchmark_group("llm_chat");
+    group.throughput(Throughput::Elements(1));
+    group.measurement_time(Duration::from_secs(2));
+    group.warm_up_time(Duration::from_millis(500));
+    group.bench_function("request", |bench| {
+        bench.iter(|| {
+            let req = OpenAiChat.decode_request(black_box(request));
+            req.and_then(|r| provider.build_request(&r, "openai-chat"))
+                .map(|out| out.body)
+        })
+    });
+    group.bench_function("answer", |bench| {
+        bench.iter(|| {
+            provider.decode_response(black_box(answer)).map(|a| {
+                strait::plugin::PluginResponse::json_body(
+                    http::StatusCode::OK,
+                    OpenAiChat.encode_response(&a),
+                )
+                .body
+            })
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_balancer,
     bench_vars,
     bench_snapshot,
-    bench_llm_chunk
+    bench_llm_chunk,
+    bench_llm_chat
 );
 criterion_main!(benches);

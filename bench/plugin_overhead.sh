@@ -8,6 +8,8 @@
 #   bench/plugin_overhead.sh            # needs: etcd, nginx, wrk, target/release/strait
 #   PLUGINS='{"limit-count":{...},"prometheus":{}}' DURATION=10 REPEAT=3 bench/plugin_overhead.sh
 #   PLUGINS='{"bench-trivial":{}}' bench/plugin_overhead.sh   # a Lua plugin of bench/lua-plugins
+#   AI=1 bench/plugin_overhead.sh   # ai-proxy (openai-compatible) against a fixed chat completion;
+#                                   # both routes get the chat-completion POST of scenario 8
 set -euo pipefail
 
 DURATION="${DURATION:-10}"
@@ -15,6 +17,7 @@ REPEAT="${REPEAT:-3}"
 CONNS="${CONNS:-50}"
 DEFAULT_PLUGINS='{"limit-count":{"count":1000000000,"time_window":60,"rejected_code":503},"prometheus":{}}'
 PLUGINS="${PLUGINS:-$DEFAULT_PLUGINS}"
+WRK_SCRIPT=()
 BIN="${STRAIT_BIN:-target/release/strait}"
 KEY="bench-admin-key-0123456789abcdef"
 
@@ -51,6 +54,7 @@ http {
   server {
     listen 127.0.0.1:$UP;
     location / { return 200 "hello world\n"; }
+    location = /v1/chat/completions { default_type application/json; return 200 '$(python3 -c 'import sys; sys.path.insert(0, "bench"); from harness.procs import CHAT_COMPLETION; print(CHAT_COMPLETION)')'; }
   }
 }
 NGINX
@@ -89,16 +93,20 @@ for _ in $(seq 1 600); do curl -fsS "http://127.0.0.1:$STATUS/status/ready" >/de
 admin() { curl -sS --fail-with-body -X PUT "http://127.0.0.1:$ADMIN/apisix/admin$1" -H "X-API-KEY: $KEY" -d "$2" >/dev/null; }
 admin /upstreams/1 "{\"nodes\":{\"127.0.0.1:$UP\":1},\"keepalive_pool\":{\"size\":320,\"idle_timeout\":60,\"requests\":1000000}}"
 admin /routes/plain '{"uri":"/plain","upstream_id":"1"}'
+if [ -n "${AI:-}" ]; then
+  PLUGINS="{\"ai-proxy\":{\"provider\":\"openai-compatible\",\"auth\":{\"header\":{\"Authorization\":\"Bearer sk-upstream\"}},\"override\":{\"endpoint\":\"http://127.0.0.1:$UP/v1/chat/completions\"}}}"
+  WRK_SCRIPT=(-s "$PWD/bench/harness/chat_completion.lua")
+fi
 admin /routes/plugins "{\"uri\":\"/plugins\",\"upstream_id\":\"1\",\"plugins\":$PLUGINS}"
 for p in plain plugins; do
-  for _ in $(seq 1 50); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PROXY/$p")" = 200 ] && break; sleep 0.1; done
+  for _ in $(seq 1 50); do [ "$(curl -s -o /dev/null -w '%{http_code}' -d '{"model":"m","messages":[{"role":"user","content":"hi"}]}' "http://127.0.0.1:$PROXY/$p")" = 200 ] && break; sleep 0.1; done
 done
 
 STRAIT_PID="$(pgrep -f "$BIN -c $DIR/config.yaml" | head -1)"
 TICK="$(getconf CLK_TCK)"
 # strait's CPU time so far (user + system), in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$STRAIT_PID/stat"; }
-run() { taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$PROXY/$1" 2>/dev/null; }
+run() { taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${WRK_SCRIPT[@]}" "http://127.0.0.1:$PROXY/$1" 2>/dev/null; }
 requests() { awk '/requests in/ {print $1}'; }
 rps() { awk '/Requests\/sec/ {print $2}'; }
 p50() { awk '$1=="50%" {print $2}'; }
@@ -171,13 +179,14 @@ if [ -n "${PROFILE:-}" ]; then
   echo "profile written to $PROFILE (perf report -i $PROFILE --no-children)"
 fi
 
-# SYSCALLS=1: one more run of the plain route under `strace -c`, and the
+# SYSCALLS=1: one more run of the plain route (PROFILE_ROUTE=plugins: the
+# plugin route) under `strace -c`, and the
 # system calls per request it made (strace slows it down; the counts hold).
 if [ -n "${SYSCALLS:-}" ]; then
   strace -c -f -p "$STRAIT_PID" -o "$DIR/strace.txt" &
   STRACE_PID=$!
   sleep 0.5
-  requests="$(run plain | requests)"
+  requests="$(run "${PROFILE_ROUTE:-plain}" | requests)"
   kill -INT "$STRACE_PID"; wait "$STRACE_PID" || true
   awk -v n="$requests" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "total" {printf "%-16s %8.3f per request\n", $NF, $4 / n}' "$DIR/strace.txt" | sort -k2 -nr
   echo "($requests requests)"

@@ -41,8 +41,9 @@ pub trait ClientProtocol: Send + Sync + 'static {
     fn decode_request(&self, body: &[u8]) -> Result<ChatRequest, LlmError> {
         decode_request_with(self, body, &Map::new())
     }
-    /// A complete answer in the client's shape (`resp.created` is set by the caller).
-    fn encode_response(&self, resp: &ChatResponse) -> Value;
+    /// A complete answer in the client's shape, as its JSON body
+    /// (`resp.created` is set by the caller).
+    fn encode_response(&self, resp: &ChatResponse) -> Vec<u8>;
     /// An error in the client's shape.
     fn encode_error(&self, err: &LlmError) -> Value;
     /// A stream encoder for one answer to `req`; `created` is the Unix

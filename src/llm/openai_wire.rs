@@ -2,7 +2,7 @@
 //! share (the client protocol writes them, the provider adapter reads
 //! them): finish reasons and usage.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::model::{StopReason, Usage};
 
@@ -29,29 +29,24 @@ pub fn stop_reason(finish: &str) -> StopReason {
     }
 }
 
-/// OpenAI's `usage` object.
-pub fn usage_json(u: &Usage) -> Value {
-    json!({
-        "prompt_tokens": u.prompt_tokens,
-        "completion_tokens": u.completion_tokens,
-        "total_tokens": u.total_tokens(),
-        "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
-        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
-    })
-}
-
 /// Usage from OpenAI's `usage` object (`None` unless it has token counts).
 pub fn usage_from(v: &Value) -> Option<Usage> {
-    let n = |p: &str| v.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+    let n = |v: Option<&Value>, key: &str| {
+        v.and_then(|v| v.get(key))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
     if !v.is_object() || v.get("prompt_tokens").is_none() && v.get("completion_tokens").is_none() {
         return None;
     }
+    let prompt = v.get("prompt_tokens_details");
+    let completion = v.get("completion_tokens_details");
     Some(Usage {
-        prompt_tokens: n("/prompt_tokens"),
-        completion_tokens: n("/completion_tokens"),
-        cached_tokens: n("/prompt_tokens_details/cached_tokens"),
-        cache_creation_tokens: n("/prompt_tokens_details/cache_creation_tokens"),
-        reasoning_tokens: n("/completion_tokens_details/reasoning_tokens"),
+        prompt_tokens: n(Some(v), "prompt_tokens"),
+        completion_tokens: n(Some(v), "completion_tokens"),
+        cached_tokens: n(prompt, "cached_tokens"),
+        cache_creation_tokens: n(prompt, "cache_creation_tokens"),
+        reasoning_tokens: n(completion, "reasoning_tokens"),
         estimated: false,
     })
 }

@@ -108,6 +108,20 @@ impl SseParser {
     }
 }
 
+/// Append one event whose data is `data` as compact JSON (which has no
+/// line breaks: one `data:` line), serialised straight into `out`.
+pub fn write_json_event(out: &mut BytesMut, event: Option<&str>, data: &impl serde::Serialize) {
+    if let Some(name) = event {
+        out.put_slice(b"event: ");
+        out.put_slice(name.as_bytes());
+        out.put_slice(b"\n");
+    }
+    out.put_slice(b"data: ");
+    // Serialising strait's answer types cannot fail (string keys, finite numbers).
+    let _ = serde_json::to_writer((&mut *out).writer(), data);
+    out.put_slice(b"\n\n");
+}
+
 /// Append one event (`event:` line when named, one `data:` line per line of `data`).
 pub fn write_event(out: &mut BytesMut, event: Option<&str>, data: &str) {
     if let Some(name) = event {

@@ -53,15 +53,24 @@ impl PluginResponse {
 
     /// A response with a JSON body.
     pub fn json(status: StatusCode, body: &Value) -> PluginResponse {
+        let mut out = Vec::with_capacity(256);
+        // Writing a `Value` into a `Vec` cannot fail (its keys are strings).
+        let _ = serde_json::to_writer(&mut out, body);
+        PluginResponse::json_body(status, out)
+    }
+
+    /// A response with `body`, already JSON (a newline is added).
+    pub fn json_body(status: StatusCode, mut body: Vec<u8>) -> PluginResponse {
         let mut headers = HeaderMap::new();
         headers.insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        body.push(b'\n');
         PluginResponse {
             status,
             headers,
-            body: Bytes::from(format!("{body}\n")),
+            body: Bytes::from(body),
         }
     }
 

@@ -101,7 +101,9 @@ impl Pool {
     fn pop_idle(&self, sni: Option<&str>) -> Option<IdleConn> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let timeout = self.settings.idle_timeout;
-        idle.retain(|c| c.since.elapsed() < timeout && !c.sender.is_closed());
+        // One clock read for the whole list, not one per connection.
+        let now = Instant::now();
+        idle.retain(|c| now.saturating_duration_since(c.since) < timeout && !c.sender.is_closed());
         let pos = idle.iter().rposition(|c| c.sni.as_deref() == sni)?;
         Some(idle.swap_remove(pos))
     }

@@ -153,7 +153,8 @@ fn check_response(c: &Case) -> Vec<String> {
             check_json(
                 &c.dir,
                 "client_response.json",
-                &c.client.encode_response(&resp),
+                &serde_json::from_slice(&c.client.encode_response(&resp))
+                    .expect("the client response is JSON"),
             )
             .into_iter()
             .collect()

@@ -33,9 +33,9 @@ impl ClientProtocol for AnthropicMessages {
         decode(obj)
     }
 
-    fn encode_response(&self, resp: &ChatResponse) -> Value {
+    fn encode_response(&self, resp: &ChatResponse) -> Vec<u8> {
         let content: Vec<Value> = resp.content.iter().filter_map(response_block).collect();
-        json!({
+        let body = json!({
             "id": resp.id,
             "type": "message",
             "role": "assistant",
@@ -44,7 +44,8 @@ impl ClientProtocol for AnthropicMessages {
             "stop_reason": resp.stop_reason.as_ref().map(wire::stop_reason_to_wire),
             "stop_sequence": null,
             "usage": WireUsage::from_usage(&resp.usage.unwrap_or_default()).to_value(),
-        })
+        });
+        serde_json::to_vec(&body).unwrap_or_default()
     }
 
     fn encode_error(&self, err: &LlmError) -> Value {
@@ -470,7 +471,7 @@ mod tests {
             created: 1,
         };
         assert_eq!(
-            AnthropicMessages.encode_response(&resp),
+            serde_json::from_slice::<Value>(&AnthropicMessages.encode_response(&resp)).unwrap(),
             json!({
                 "id": "chatcmpl-1", "type": "message", "role": "assistant", "model": "m",
                 "content": [

@@ -3,12 +3,17 @@
 //! answers, errors and streams written the way OpenAI's API writes them
 //! (so the official SDKs read them).
 
+mod answer;
+
+use std::borrow::Cow;
+
 use bytes::BytesMut;
 use serde_json::{json, Map, Value};
 
+use self::answer::Field;
 use crate::llm::model::{Message, Part, Role, Tool, ToolChoice, Usage};
-use crate::llm::openai_wire::{finish_reason, usage_json};
-use crate::llm::sse::write_event;
+use crate::llm::openai_wire::finish_reason;
+use crate::llm::sse::{write_event, write_json_event};
 use crate::llm::{ChatRequest, ChatResponse, ClientProtocol, LlmError, StreamEncoder, StreamEvent};
 
 /// OpenAI chat completions.
@@ -42,52 +47,59 @@ impl ClientProtocol for OpenAiChat {
         decode(obj)
     }
 
-    fn encode_response(&self, resp: &ChatResponse) -> Value {
-        let mut text = String::new();
-        let mut reasoning = String::new();
+    fn encode_response(&self, resp: &ChatResponse) -> Vec<u8> {
+        let mut text = Vec::new();
+        let mut reasoning = Vec::new();
         let mut calls = Vec::new();
         for part in &resp.content {
             match part {
-                Part::Text { text: t, .. } => text.push_str(t),
-                Part::Thinking { text: t, .. } => reasoning.push_str(t),
+                Part::Text { text: t, .. } => text.push(t.as_str()),
+                Part::Thinking { text: t, .. } => reasoning.push(t.as_str()),
                 Part::ToolCall {
                     id,
                     name,
                     arguments,
-                } => calls.push(json!({
-                    "id": id, "type": "function",
-                    "function": {"name": name, "arguments": arguments},
-                })),
+                } => calls.push(answer::ToolCall {
+                    index: None,
+                    id: Some(id),
+                    kind: Some("function"),
+                    function: answer::Function {
+                        name: Some(name),
+                        arguments,
+                    },
+                }),
                 _ => {}
             }
         }
-        let mut message = json!({
-            "role": "assistant",
-            "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { Value::String(text) },
-            "refusal": null,
-        });
-        if !reasoning.is_empty() {
-            message["reasoning_content"] = Value::String(reasoning);
-        }
-        if !calls.is_empty() {
-            message["tool_calls"] = Value::Array(calls);
-        }
-        let mut out = json!({
-            "id": resp.id,
-            "object": "chat.completion",
-            "created": resp.created,
-            "model": resp.model,
-            "choices": [{
-                "index": 0,
-                "message": message,
-                "logprobs": null,
-                "finish_reason": resp.stop_reason.as_ref().map(finish_reason).unwrap_or("stop"),
-            }],
-        });
-        if let Some(u) = &resp.usage {
-            out["usage"] = usage_json(u);
-        }
-        out
+        let (text, reasoning) = (concat(&text), concat(&reasoning));
+        let choices = [answer::Choice {
+            message: Some(answer::Delta {
+                role: Some("assistant"),
+                content: if text.is_empty() && !calls.is_empty() {
+                    Field::Null
+                } else {
+                    Field::Set(&text)
+                },
+                refusal: Field::Null,
+                reasoning_content: (!reasoning.is_empty()).then_some(&*reasoning),
+                tool_calls: &calls,
+            }),
+            finish_reason: Some(resp.stop_reason.as_ref().map_or("stop", finish_reason)),
+            ..answer::Choice::default()
+        }];
+        let body = answer::Completion {
+            id: &resp.id,
+            object: "chat.completion",
+            created: resp.created,
+            model: &resp.model,
+            choices: &choices,
+            usage: resp
+                .usage
+                .as_ref()
+                .map_or(Field::Omitted, |u| Field::Set(answer::WireUsage::from(u))),
+        };
+        // These borrowed structs hold no maps and no floats: writing cannot fail.
+        serde_json::to_vec(&body).unwrap_or_default()
     }
 
     fn encode_error(&self, err: &LlmError) -> Value {
@@ -356,25 +368,46 @@ struct ChunkEncoder {
 }
 
 impl ChunkEncoder {
-    fn chunk(&self, delta: Value, finish: Option<&str>, out: &mut BytesMut) {
-        let mut c = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        });
-        if self.include_usage {
-            c["usage"] = Value::Null;
-        }
-        write_event(out, None, &c.to_string());
+    fn chunk(&self, delta: answer::Delta, finish: Option<&str>, out: &mut BytesMut) {
+        let choices = [answer::Choice {
+            delta: Some(delta),
+            finish_reason: finish,
+            ..answer::Choice::default()
+        }];
+        let c = answer::Completion {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: &choices,
+            usage: if self.include_usage {
+                Field::Null
+            } else {
+                Field::Omitted
+            },
+        };
+        write_json_event(out, None, &c);
     }
 
     fn start(&mut self, out: &mut BytesMut) {
         if !self.started {
             self.started = true;
-            self.chunk(json!({"role": "assistant", "content": ""}), None, out);
+            let delta = answer::Delta {
+                role: Some("assistant"),
+                content: Field::Set(""),
+                ..answer::Delta::default()
+            };
+            self.chunk(delta, None, out);
         }
+    }
+}
+
+/// `pieces` as one string, borrowed when there is one piece.
+fn concat<'a>(pieces: &[&'a str]) -> Cow<'a, str> {
+    match pieces {
+        [] => Cow::Borrowed(""),
+        [one] => Cow::Borrowed(one),
+        many => Cow::Owned(many.concat()),
     }
 }
 
@@ -395,43 +428,70 @@ impl StreamEncoder for ChunkEncoder {
             StreamEvent::Text { text } => {
                 self.start(out);
                 if !text.is_empty() {
-                    self.chunk(json!({"content": text}), None, out);
+                    let delta = answer::Delta {
+                        content: Field::Set(text),
+                        ..answer::Delta::default()
+                    };
+                    self.chunk(delta, None, out);
                 }
             }
             StreamEvent::Thinking { text, .. } => {
                 self.start(out);
                 if !text.is_empty() {
-                    self.chunk(json!({"reasoning_content": text}), None, out);
+                    let delta = answer::Delta {
+                        reasoning_content: Some(text),
+                        ..answer::Delta::default()
+                    };
+                    self.chunk(delta, None, out);
                 }
             }
             StreamEvent::ToolCallStart { index, id, name } => {
-                let mut delta = json!({"tool_calls": [{"index": index, "id": id, "type": "function",
-                                                       "function": {"name": name, "arguments": ""}}]});
+                let calls = [answer::ToolCall {
+                    index: Some(*index),
+                    id: Some(id),
+                    kind: Some("function"),
+                    function: answer::Function {
+                        name: Some(name),
+                        arguments: "",
+                    },
+                }];
+                let mut delta = answer::Delta {
+                    tool_calls: &calls,
+                    ..answer::Delta::default()
+                };
                 if !self.started {
                     // As OpenAI writes it (its SDKs then assemble `content: None`).
                     self.started = true;
-                    delta["role"] = json!("assistant");
-                    delta["content"] = Value::Null;
+                    delta.role = Some("assistant");
+                    delta.content = Field::Null;
                 }
                 self.chunk(delta, None, out);
             }
             StreamEvent::ToolCallArguments { index, arguments } => {
                 self.start(out);
-                self.chunk(
-                    json!({"tool_calls": [{"index": index, "function": {"arguments": arguments}}]}),
-                    None,
-                    out,
-                );
+                let calls = [answer::ToolCall {
+                    index: Some(*index),
+                    function: answer::Function {
+                        name: None,
+                        arguments,
+                    },
+                    ..answer::ToolCall::default()
+                }];
+                let delta = answer::Delta {
+                    tool_calls: &calls,
+                    ..answer::Delta::default()
+                };
+                self.chunk(delta, None, out);
             }
             StreamEvent::Stop { reason } => {
                 self.start(out);
-                self.chunk(json!({}), Some(finish_reason(reason)), out);
+                self.chunk(answer::Delta::default(), Some(finish_reason(reason)), out);
             }
             StreamEvent::Usage { usage } => self.usage = Some(*usage),
             StreamEvent::Error { kind, message } => {
                 self.failed = true;
                 let err = json!({"error": {"message": message, "type": kind, "param": null, "code": null}});
-                write_event(out, None, &err.to_string());
+                write_json_event(out, None, &err);
             }
         }
     }
@@ -441,15 +501,15 @@ impl StreamEncoder for ChunkEncoder {
             return;
         }
         if let (true, Some(u)) = (self.include_usage, &self.usage) {
-            let c = json!({
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model,
-                "choices": [],
-                "usage": usage_json(u),
-            });
-            write_event(out, None, &c.to_string());
+            let c = answer::Completion {
+                id: &self.id,
+                object: "chat.completion.chunk",
+                created: self.created,
+                model: &self.model,
+                choices: &[],
+                usage: Field::Set(answer::WireUsage::from(u)),
+            };
+            write_json_event(out, None, &c);
         }
         write_event(out, None, "[DONE]");
     }

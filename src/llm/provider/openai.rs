@@ -14,13 +14,15 @@
 //! Embeddings (`openai/embeddings.rs`) go to the same providers.
 
 pub mod embeddings;
+mod wire;
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
+use self::wire::{Choice, Completion, WireToolCall, WireUsage};
 use crate::llm::embedding::Embedder;
 use crate::llm::model::{Message, Part, Role, StopReason, ToolChoice};
-use crate::llm::openai_wire::{stop_reason, usage_from};
+use crate::llm::openai_wire::stop_reason;
 use crate::llm::sse::{SseEvent, SseParser};
 use crate::llm::{
     ChatRequest, ChatResponse, LlmError, Provider, ProviderRequest, StreamDecoder, StreamEvent,
@@ -133,60 +135,51 @@ impl Provider for OpenAi {
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<ChatResponse, LlmError> {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| LlmError::provider(format!("the provider's answer is not JSON: {e}")))?;
-        let choice = v.pointer("/choices/0");
-        let message = choice.and_then(|c| c.get("message"));
+        let v: Completion = serde_json::from_slice(body).map_err(|e| {
+            LlmError::provider(format!(
+                "the provider's answer is not a chat completion: {e}"
+            ))
+        })?;
+        let choice = v.choices.as_deref().and_then(<[Choice]>::first);
+        let message = choice.and_then(|c| c.message.as_ref());
         let mut content = Vec::new();
         if let Some(m) = message {
-            if let Some(r) = m.get("reasoning_content").and_then(Value::as_str) {
+            if let Some(r) = m.reasoning_content.as_str() {
                 content.push(Part::Thinking {
                     text: r.to_string(),
                     signature: None,
                 });
             }
-            match m.get("content") {
-                Some(Value::String(t)) if !t.is_empty() => content.push(Part::text(t.clone())),
-                _ => {}
+            if let Some(t) = m.content.as_str().filter(|t| !t.is_empty()) {
+                content.push(Part::text(t));
             }
-            if let Some(r) = m.get("refusal").and_then(Value::as_str) {
+            if let Some(r) = m.refusal.as_str() {
                 content.push(Part::text(r));
             }
-            for c in m
-                .get("tool_calls")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let s = |p: &str| {
-                    c.pointer(p)
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string()
-                };
+            for c in m.tool_calls.iter().flatten() {
+                let function = c.function.as_ref();
                 content.push(Part::ToolCall {
-                    id: s("/id"),
-                    name: s("/function/name"),
-                    arguments: s("/function/arguments"),
+                    id: c.id.text(),
+                    name: function.map(|f| f.name.text()).unwrap_or_default(),
+                    arguments: function.map(|f| f.arguments.text()).unwrap_or_default(),
                 });
             }
         }
-        let refused = message.is_some_and(|m| m.get("refusal").is_some_and(Value::is_string));
+        let refused = message.is_some_and(|m| m.refusal.as_str().is_some());
         let finish = choice
-            .and_then(|c| c.get("finish_reason"))
-            .and_then(Value::as_str)
+            .and_then(|c| c.finish_reason.as_str())
             .map(stop_reason);
         Ok(ChatResponse {
-            id: text_field(&v, "id"),
-            model: text_field(&v, "model"),
+            id: v.id.text(),
+            model: v.model.text(),
             content,
             stop_reason: if refused {
                 Some(StopReason::ContentFilter)
             } else {
                 finish
             },
-            usage: v.get("usage").and_then(usage_from),
-            created: v.get("created").and_then(Value::as_u64).unwrap_or(0),
+            usage: v.usage.as_ref().and_then(WireUsage::usage),
+            created: v.created.count(),
         })
     }
 
@@ -197,11 +190,6 @@ impl Provider for OpenAi {
     fn embedder(&self) -> Option<&dyn Embedder> {
         Some(self)
     }
-}
-
-/// A string field of `v` (empty when absent).
-fn text_field(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
 }
 
 /// Canonical messages in OpenAI's shape. Tool results become `role: tool`
@@ -304,12 +292,12 @@ impl ChunkDecoder {
             self.done = true;
             return Ok(());
         }
-        let v: Value = serde_json::from_str(data).map_err(|e| {
+        let v: Completion = serde_json::from_str(data).map_err(|e| {
             LlmError::provider(format!(
-                "the provider's stream sent an event that is not JSON: {e}"
+                "the provider's stream sent an event that is not a chat completion chunk: {e}"
             ))
         })?;
-        if let Some(err) = v.get("error") {
+        if let Some(err) = &v.error {
             let kind = err
                 .get("type")
                 .and_then(Value::as_str)
@@ -325,69 +313,80 @@ impl ChunkDecoder {
             });
             return Ok(());
         }
-        let choices = v.get("choices").and_then(Value::as_array);
-        if choices.is_some_and(Vec::is_empty) && v.get("usage").is_none_or(Value::is_null) {
+        if v.choices.as_ref().is_some_and(Vec::is_empty) && v.usage.is_none() {
             return Ok(());
         }
         if !self.started {
             self.started = true;
             out.push(StreamEvent::Start {
-                id: text_field(&v, "id"),
-                model: text_field(&v, "model"),
+                id: v.id.text(),
+                model: v.model.text(),
             });
         }
-        if let Some(choice) = v.pointer("/choices/0") {
-            let delta = choice.get("delta");
-            let text = |k: &str| delta.and_then(|d| d.get(k)).and_then(Value::as_str);
-            if let Some(t) = text("reasoning_content").filter(|t| !t.is_empty()) {
+        if let Some(choice) = v.choices.as_deref().and_then(<[Choice]>::first) {
+            let delta = choice.delta.as_ref();
+            if let Some(t) = delta
+                .and_then(|d| d.reasoning_content.as_str())
+                .filter(|t| !t.is_empty())
+            {
                 out.push(StreamEvent::Thinking {
                     text: t.to_string(),
                     signature: None,
                 });
             }
-            if let Some(t) = text("content").filter(|t| !t.is_empty()) {
+            if let Some(t) = delta
+                .and_then(|d| d.content.as_str())
+                .filter(|t| !t.is_empty())
+            {
                 out.push(StreamEvent::Text {
                     text: t.to_string(),
                 });
             }
-            if let Some(t) = text("refusal").filter(|t| !t.is_empty()) {
+            if let Some(t) = delta
+                .and_then(|d| d.refusal.as_str())
+                .filter(|t| !t.is_empty())
+            {
                 out.push(StreamEvent::Text {
                     text: t.to_string(),
                 });
             }
-            let calls = delta
-                .and_then(|d| d.get("tool_calls"))
-                .and_then(Value::as_array);
-            for c in calls.into_iter().flatten() {
+            for c in delta
+                .and_then(|d| d.tool_calls.as_ref())
+                .into_iter()
+                .flatten()
+            {
                 self.tool_call(c, out);
             }
-            if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
+            if let Some(f) = choice.finish_reason.as_str() {
                 self.stopped = true;
                 out.push(StreamEvent::Stop {
                     reason: stop_reason(f),
                 });
             }
         }
-        if let Some(u) = v.get("usage").and_then(usage_from) {
+        if let Some(u) = v.usage.as_ref().and_then(WireUsage::usage) {
             out.push(StreamEvent::Usage { usage: u });
         }
         Ok(())
     }
 
-    fn tool_call(&mut self, c: &Value, out: &mut Vec<StreamEvent>) {
-        let index = c.get("index").and_then(Value::as_u64).unwrap_or(0) as u32;
-        let s = |p: &str| c.pointer(p).and_then(Value::as_str);
-        if !self.tool_calls_started.contains(&index)
-            && (s("/id").is_some() || s("/function/name").is_some())
+    fn tool_call(&mut self, c: &WireToolCall, out: &mut Vec<StreamEvent>) {
+        let index = u32::try_from(c.index.count()).unwrap_or(0);
+        let function = c.function.as_ref();
+        let name = function.and_then(|f| f.name.as_str());
+        if !self.tool_calls_started.contains(&index) && (c.id.as_str().is_some() || name.is_some())
         {
             self.tool_calls_started.push(index);
             out.push(StreamEvent::ToolCallStart {
                 index,
-                id: s("/id").unwrap_or("").to_string(),
-                name: s("/function/name").unwrap_or("").to_string(),
+                id: c.id.text(),
+                name: name.unwrap_or("").to_string(),
             });
         }
-        if let Some(a) = s("/function/arguments").filter(|a| !a.is_empty()) {
+        if let Some(a) = function
+            .and_then(|f| f.arguments.as_str())
+            .filter(|a| !a.is_empty())
+        {
             out.push(StreamEvent::ToolCallArguments {
                 index,
                 arguments: a.to_string(),

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::llm::model::{StopReason, Usage};
 use crate::llm::provider::anthropic::wire::{self, WireUsage};
-use crate::llm::sse::write_event;
+use crate::llm::sse::write_json_event;
 use crate::llm::{StreamEncoder, StreamEvent};
 
 /// What the open content block holds.
@@ -269,10 +269,7 @@ impl StreamEncoder for AnthropicSse {
 
 /// Write one frame as an SSE event named after its type.
 fn emit(out: &mut BytesMut, frame: &Frame<'_>) {
-    // Serializing these borrowed structs cannot fail (no maps, no floats).
-    if let Ok(data) = serde_json::to_string(frame) {
-        write_event(out, Some(frame.name()), &data);
-    }
+    write_json_event(out, Some(frame.name()), frame);
 }
 
 /// One event of Anthropic's stream, fields in Anthropic's order.

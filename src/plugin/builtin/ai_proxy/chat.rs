@@ -82,9 +82,9 @@ pub(super) async fn send(
                 None => record_output(stats, &answer.content),
             }
             let body = protocol.encode_response(&answer);
-            plugin_response(crate::plugin::PluginResponse::json(
+            plugin_response(crate::plugin::PluginResponse::json_body(
                 http::StatusCode::OK,
-                &body,
+                body,
             ))
         }
         Err(e) => plugin_response(error_response(protocol, &e)),
