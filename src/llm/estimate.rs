@@ -21,29 +21,31 @@ const PER_MESSAGE: u64 = 3;
 /// Tokens counted for an image (OpenAI's low-detail figure).
 const PER_IMAGE: u64 = 85;
 
+/// The encoding, loaded at its first use. Its tables take about 47 MB and
+/// 150 ms to build, so a gateway whose providers always report usage
+/// never loads them. On the data plane's (multi-threaded) runtime the
+/// worker that loads them hands its other tasks to another thread first.
 fn encoding() -> Option<&'static CoreBPE> {
     static BPE: OnceLock<Option<CoreBPE>> = OnceLock::new();
-    BPE.get_or_init(|| match tiktoken_rs::o200k_base() {
-        Ok(b) => Some(b),
-        Err(e) => {
-            tracing::error!("cannot load the o200k_base encoding: {e}");
-            None
+    if let Some(loaded) = BPE.get() {
+        return loaded.as_ref();
+    }
+    let load = || {
+        BPE.get_or_init(|| match tiktoken_rs::o200k_base() {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::error!("cannot load the o200k_base encoding: {e}");
+                None
+            }
+        })
+        .as_ref()
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(load)
         }
-    })
-    .as_ref()
-}
-
-/// Load the encoding on another thread (it takes a moment), so the first
-/// count does not wait for it.
-pub fn warm_up() {
-    static STARTED: OnceLock<()> = OnceLock::new();
-    STARTED.get_or_init(|| {
-        let _ = std::thread::Builder::new()
-            .name("strait-tokenizer".into())
-            .spawn(|| {
-                encoding();
-            });
-    });
+        _ => load(),
+    }
 }
 
 /// BPE tokens of `text` (about a quarter of its bytes if the encoding

@@ -121,8 +121,6 @@ impl InstancePool {
         fallback: FallbackPolicy,
         cooldown: CooldownPolicy,
     ) -> InstancePool {
-        // Usage a provider does not report is counted with it.
-        crate::llm::estimate::warm_up();
         let weights: Vec<NodeWeight> = targets
             .iter()
             .map(|(t, w, p)| NodeWeight::new(&t.instance, *w, *p))
