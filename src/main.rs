@@ -11,6 +11,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use strait::config::BootstrapConfig;
 
+/// mimalloc rather than glibc's malloc (see its entry in Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: strait [run|validate] [-c|--config FILE]\n\n  run       start the gateway (default)\n  validate  check the configuration file and exit non-zero with the reason\n";
 
 fn main() -> ExitCode {
