@@ -190,6 +190,46 @@ async fn provider_errors_reach_the_client_in_its_protocol() {
 }
 
 #[tokio::test]
+async fn a_complete_answer_over_max_response_bytes_is_a_502_and_a_stream_is_not_cut() {
+    let env = Env::start().await;
+    let mock = MockLlm::start().await;
+    route(&env, &mock, json!({"max_response_bytes": 400})).await;
+    let r = post(&env, "/v1/chat/completions", chat("m", "short"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["choices"][0]["message"]["content"], "echo: short");
+
+    // The mock echoes the input: 30 words of 10 letters make an answer of
+    // more than 400 bytes, which is refused rather than read on.
+    let long = vec!["abcdefghij"; 30].join(" ");
+    let r = post(&env, "/v1/chat/completions", chat("m", &long), None).await;
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert_eq!(
+        r.json()["error"]["message"],
+        "the provider's answer is larger than max_response_bytes (400 bytes)",
+        "{}",
+        r.body
+    );
+
+    // The limit is for answers read whole: a stream passes as it goes.
+    let mut body = chat("m", &long);
+    body["stream"] = json!(true);
+    let r = post(&env, "/v1/chat/completions", body, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let text: String = r
+        .body
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect();
+    assert_eq!(text, format!("echo: {long}"));
+}
+
+#[tokio::test]
 async fn an_unreachable_provider_is_a_502_in_the_clients_shape() {
     let env = Env::start().await;
     env.put(

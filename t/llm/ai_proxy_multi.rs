@@ -149,6 +149,42 @@ async fn a_429_falls_back_and_cools_the_instance_down() {
 }
 
 #[tokio::test]
+async fn geminis_retry_info_cools_the_instance_down_like_retry_after() {
+    let env = Env::start().await;
+    let (a, b) = (MockLlm::start().await, MockLlm::start().await);
+    // A Gemini instance answering 429 with `RetryInfo` 12s in its body and
+    // no Retry-After header.
+    let primary = json!({
+        "name": "gemini", "provider": "gemini", "priority": 1, "weight": 1,
+        "auth": {"header": {"x-goog-api-key": "k"}},
+        "options": {"model": "fail-429-body"},
+        "override": {"endpoint": a.base()},
+    });
+    route(
+        &env,
+        // Without a delay from the provider an instance would cool down 1 s.
+        json!({"fallback_strategy": ["http_429"], "cooldown": {"duration": 1}, "instances": [
+            primary,
+            instance("backup", &b, "gpt-4o", 0, 1),
+        ]}),
+        json!({}),
+    )
+    .await;
+    let r = ask(&env, "four").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!((chats(&a), chats(&b)), (1, 1), "fell back to the backup");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for _ in 0..4 {
+        assert_eq!(ask(&env, "four").await.status, 200);
+    }
+    assert_eq!(
+        (chats(&a), chats(&b)),
+        (1, 5),
+        "the Gemini instance cools down for its RetryInfo delay (12 s), not the default"
+    );
+}
+
+#[tokio::test]
 async fn without_a_fallback_strategy_the_error_reaches_the_client_until_cooldown() {
     let env = Env::start().await;
     let (a, b) = (MockLlm::start().await, MockLlm::start().await);

@@ -161,16 +161,18 @@ pub async fn exchange(
     let bytes = read_limited(body, MAX_ERROR_BODY).await.unwrap_or_default();
     let err = target.provider.decode_error(status, &bytes);
     let mut answer = plugin_response(error_response(protocol, &err));
-    let retry = parts.headers.get(header::RETRY_AFTER);
-    if let Some(v) = retry {
+    // The provider's `Retry-After`, else the delay its error body names
+    // (Gemini's `RetryInfo`): the client is told, and the instance cools
+    // down that long.
+    let retry = match parts.headers.get(header::RETRY_AFTER) {
+        Some(v) => Some(v.clone()),
+        None => target.provider.retry_after(&bytes).map(HeaderValue::from),
+    };
+    if let Some(v) = &retry {
         answer.headers_mut().insert(header::RETRY_AFTER, v.clone());
-    } else if let Some(secs) = target.provider.retry_after(&bytes) {
-        answer
-            .headers_mut()
-            .insert(header::RETRY_AFTER, secs.into());
     }
     let elapsed = attempt.elapsed();
-    attempt.failed(Outcome::Status(status, retry_after(retry)));
+    attempt.failed(Outcome::Status(status, retry_after(retry.as_ref())));
     Err(Failure {
         response: answer,
         status,
