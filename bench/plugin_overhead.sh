@@ -11,6 +11,7 @@
 #   AI=1 bench/plugin_overhead.sh   # ai-proxy (openai-compatible) against a fixed chat completion;
 #                                   # both routes get the chat-completion POST of scenario 8
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-10}"
 REPEAT="${REPEAT:-3}"
@@ -106,7 +107,7 @@ STRAIT_PID="$(pgrep -f "$BIN -c $DIR/config.yaml" | head -1)"
 TICK="$(getconf CLK_TCK)"
 # strait's CPU time so far (user + system), in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$STRAIT_PID/stat"; }
-run() { taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${WRK_SCRIPT[@]}" "http://127.0.0.1:$PROXY/$1" 2>/dev/null; }
+run() { taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency ${WRK_SCRIPT[@]+"${WRK_SCRIPT[@]}"} "http://127.0.0.1:$PROXY/$1" 2>/dev/null; }
 requests() { awk '/requests in/ {print $1}'; }
 rps() { awk '/Requests\/sec/ {print $2}'; }
 p50() { awk '$1=="50%" {print $2}'; }

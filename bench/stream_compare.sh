@@ -42,7 +42,7 @@ strait:
   snapshot_file: $DIR/snapshot.json
 YAML
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$ETCD_PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
-taskset -c 0 $BIN -c "$DIR/config.yaml" 2>"$DIR/strait.log" &
+taskset -c 0 "$BIN" -c "$DIR/config.yaml" 2>"$DIR/strait.log" &
 PIDS+=($!)
 for _ in $(seq 1 600); do curl -fsS "http://127.0.0.1:$STATUS/status/ready" >/dev/null 2>&1 && break; sleep 0.1; done
 admin() { curl -sS --fail-with-body -X PUT "http://127.0.0.1:$ADMIN/apisix/admin$1" -H "X-API-KEY: $KEY" -d "$2" >/dev/null; }
@@ -50,4 +50,5 @@ admin /upstreams/m "{\"nodes\":{\"127.0.0.1:$MOCK\":1},\"keepalive_pool\":{\"siz
 admin /routes/plain '{"uri":"/v1/chat/completions","upstream_id":"m"}'
 admin /routes/ai "{\"uri\":\"/ai/v1/chat/completions\",\"plugins\":{\"ai-proxy\":{\"provider\":\"openai-compatible\",\"auth\":{\"header\":{\"Authorization\":\"Bearer x\"}},\"override\":{\"endpoint\":\"http://127.0.0.1:$MOCK/v1/chat/completions\"}}}}"
 for _ in $(seq 1 50); do [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PROXY/ai/v1/chat/completions" -d '{}')" != 404 ] && break; sleep 0.1; done
-taskset -c 1 cargo bench --bench llm_stream -- --port $MOCK --strait "http://127.0.0.1:$PROXY/ai/v1/chat/completions" --nginx "http://127.0.0.1:$PROXY/v1/chat/completions" --requests ${REQUESTS:-300} 2>/dev/null | grep -v "^{"
+taskset -c 1 cargo bench --bench llm_stream -- --port $MOCK --strait "http://127.0.0.1:$PROXY/ai/v1/chat/completions" --nginx "http://127.0.0.1:$PROXY/v1/chat/completions" --requests "${REQUESTS:-300}" >"$DIR/bench.out" 2>"$DIR/bench.err" || { cat "$DIR/bench.err"; exit 1; }
+grep -v "^{" "$DIR/bench.out"

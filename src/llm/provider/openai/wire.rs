@@ -234,7 +234,7 @@ mod tests {
         let c: Completion = serde_json::from_str(
             r#"{"id":7,"model":["x"],"created":-1,"choices":[{"message":{"content":[{"type":"text"}],"refusal":null},"finish_reason":{"a":1}}]}"#,
         )
-        .unwrap_or_default();
+        .expect("parses");
         assert_eq!(c.id, Scalar::Count(7));
         assert_eq!(c.model, Scalar::Other);
         assert_eq!(c.created, Scalar::Other);
@@ -248,7 +248,7 @@ mod tests {
     #[test]
     fn strings_borrow_from_the_input_unless_escaped() {
         let c: Completion =
-            serde_json::from_str(r#"{"id":"plain","model":"with \"quote\""}"#).unwrap_or_default();
+            serde_json::from_str(r#"{"id":"plain","model":"with \"quote\""}"#).expect("parses");
         assert!(matches!(c.id, Scalar::Str(Cow::Borrowed("plain"))));
         assert_eq!(c.model.as_str(), Some("with \"quote\""));
     }
@@ -258,8 +258,8 @@ mod tests {
         let with: WireUsage = serde_json::from_str(
             r#"{"prompt_tokens":9,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":1}}"#,
         )
-        .unwrap_or_default();
-        let u = with.usage().unwrap_or_default();
+        .expect("parses");
+        let u = with.usage().expect("usage");
         assert_eq!(
             (
                 u.prompt_tokens,
@@ -269,7 +269,7 @@ mod tests {
             ),
             (9, 5, 2, 1)
         );
-        let without: WireUsage = serde_json::from_str(r#"{"total_tokens":3}"#).unwrap_or_default();
+        let without: WireUsage = serde_json::from_str(r#"{"total_tokens":3}"#).expect("parses");
         assert_eq!(without.usage(), None);
     }
 }
