@@ -9,9 +9,11 @@
 use bytes::Bytes;
 use serde_json::{json, Value};
 
+use serde::Deserialize;
+
+use super::wire::WireUsage;
 use super::OpenAi;
 use crate::llm::embedding::{Embedder, Embedding, EmbeddingRequest, EmbeddingResponse};
-use crate::llm::openai_wire::usage_from;
 use crate::llm::{LlmError, ProviderRequest};
 
 /// The embeddings path for a chat-completions path.
@@ -85,7 +87,10 @@ impl Embedder for OpenAi {
                 .unwrap_or_default()
                 .to_string(),
             data,
-            usage: v.get("usage").and_then(usage_from),
+            usage: v
+                .get("usage")
+                .and_then(|u| WireUsage::deserialize(u).ok())
+                .and_then(|u| u.usage()),
         })
     }
 }
