@@ -1,0 +1,59 @@
+// The LLM page's charts: token and cost samples from `/ui/api/llm`, summed
+// per time step and per consumer, model or provider instance.
+
+/** One sample of `/ui/api/llm`: what one label combination used in one interval. */
+export interface LlmPoint {
+  time: number;
+  consumer: string;
+  model: string;
+  instance: string;
+  route: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost_usd: number;
+}
+
+/** What a chart groups by. */
+export type Dimension = "consumer" | "model" | "instance";
+
+/** What a chart adds up. */
+export type Measure = "tokens" | "cost_usd";
+
+/** Chart rows (one per time step, one key per series) and the series names, largest first. */
+export interface ChartData {
+  rows: Array<Record<string, number>>;
+  series: string[];
+}
+
+/** The label of a point along a dimension; an empty label reads as `(none)`. */
+export function labelOf(p: LlmPoint, d: Dimension): string {
+  return p[d] || "(none)";
+}
+
+function measureOf(p: LlmPoint, m: Measure): number {
+  return m === "tokens" ? p.prompt_tokens + p.completion_tokens : p.cost_usd;
+}
+
+/** Totals per label along `d`, largest first. */
+export function totalsBy(points: LlmPoint[], d: Dimension, m: Measure): Array<[string, number]> {
+  const totals = new Map<string, number>();
+  for (const p of points) totals.set(labelOf(p, d), (totals.get(labelOf(p, d)) ?? 0) + measureOf(p, m));
+  return [...totals.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+}
+
+/** Rows for a stacked chart: at most `maxSeries` series, the rest summed as `other`. */
+export function chartData(points: LlmPoint[], d: Dimension, m: Measure, maxSeries = 8): ChartData {
+  const ranked = totalsBy(points, d, m).map(([k]) => k);
+  const kept = new Set(ranked.slice(0, maxSeries));
+  const series = ranked.slice(0, maxSeries);
+  if (ranked.length > maxSeries) series.push("other");
+  const byTime = new Map<number, Record<string, number>>();
+  for (const p of points) {
+    const row = byTime.get(p.time) ?? { time: p.time };
+    const key = kept.has(labelOf(p, d)) ? labelOf(p, d) : "other";
+    row[key] = (row[key] ?? 0) + measureOf(p, m);
+    byTime.set(p.time, row);
+  }
+  const rows = [...byTime.values()].sort((a, b) => a.time - b.time);
+  return { rows, series };
+}

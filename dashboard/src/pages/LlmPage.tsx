@@ -1,0 +1,102 @@
+// LLM usage: tokens and cost over time per consumer, model and provider
+// instance, from the node's samples of the apisix_llm_* metrics.
+import { useState } from "react";
+import { useQuery } from "@tanstack/react-query";
+import { Card, Col, Empty, Row, Segmented, Space, Table, Typography } from "antd";
+import { Area, AreaChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { llmUsage } from "../api/dashboard";
+import { ApiErrorAlert } from "../components/ApiErrorAlert";
+import { clock, usd } from "../lib/format";
+import { chartData, totalsBy, type Dimension, type LlmPoint, type Measure } from "../lib/llmSeries";
+
+const PALETTE = ["#1f6feb", "#1a7f37", "#bf8700", "#cf222e", "#8250df", "#0a7ea4", "#e16f24", "#57606a", "#999999"];
+const DIMENSIONS: Array<{ value: Dimension; label: string }> = [
+  { value: "consumer", label: "Consumer" },
+  { value: "model", label: "Model" },
+  { value: "instance", label: "Provider instance" },
+];
+
+/** The LLM usage page. */
+export function LlmPage() {
+  const [seconds, setSeconds] = useState(3600);
+  const [dimension, setDimension] = useState<Dimension>("consumer");
+  const usage = useQuery({ queryKey: ["llm", seconds], queryFn: () => llmUsage(seconds), refetchInterval: 10000 });
+  const points = usage.data?.points ?? [];
+  return (
+    <div>
+      <Typography.Title level={2}>LLM usage</Typography.Title>
+      <Space style={{ marginBottom: 16 }} wrap>
+        <Segmented
+          value={seconds}
+          onChange={(v) => setSeconds(Number(v))}
+          options={[
+            { value: 900, label: "15 min" },
+            { value: 3600, label: "1 hour" },
+          ]}
+        />
+        <Segmented value={dimension} onChange={(v) => setDimension(v as Dimension)} options={DIMENSIONS} data-testid="llm-dimension" />
+      </Space>
+      <ApiErrorAlert error={usage.error} />
+      {points.length === 0 && !usage.isLoading && <Empty description="No LLM traffic in this window" />}
+      {points.length > 0 && (
+        <>
+          <Row gutter={16}>
+            <Col span={12}>
+              <UsageChart title="Tokens" points={points} dimension={dimension} measure="tokens" />
+            </Col>
+            <Col span={12}>
+              <UsageChart title="Cost (USD)" points={points} dimension={dimension} measure="cost_usd" />
+            </Col>
+          </Row>
+          <Row gutter={16} style={{ marginTop: 16 }}>
+            {DIMENSIONS.map((d) => (
+              <Col span={8} key={d.value}>
+                <Totals points={points} dimension={d.value} title={d.label} />
+              </Col>
+            ))}
+          </Row>
+        </>
+      )}
+    </div>
+  );
+}
+
+function UsageChart({ title, points, dimension, measure }: { title: string; points: LlmPoint[]; dimension: Dimension; measure: Measure }) {
+  const { rows, series } = chartData(points, dimension, measure);
+  return (
+    <Card title={`${title} per ${dimension}`} data-testid={`llm-chart-${measure}`}>
+      <ResponsiveContainer width="100%" height={260}>
+        <AreaChart data={rows}>
+          <CartesianGrid strokeDasharray="3 3" />
+          <XAxis dataKey="time" tickFormatter={clock} minTickGap={40} />
+          <YAxis tickFormatter={(v) => (measure === "cost_usd" ? usd(Number(v)) : String(v))} width={80} />
+          <Tooltip labelFormatter={(t) => clock(Number(t))} formatter={(v) => (measure === "cost_usd" ? usd(Number(v)) : String(v))} />
+          <Legend />
+          {series.map((s, i) => (
+            <Area key={s} type="monotone" dataKey={s} stackId="1" stroke={PALETTE[i % PALETTE.length]} fill={PALETTE[i % PALETTE.length]} isAnimationActive={false} />
+          ))}
+        </AreaChart>
+      </ResponsiveContainer>
+    </Card>
+  );
+}
+
+function Totals({ points, dimension, title }: { points: LlmPoint[]; dimension: Dimension; title: string }) {
+  const tokens = new Map(totalsBy(points, dimension, "tokens"));
+  const cost = new Map(totalsBy(points, dimension, "cost_usd"));
+  const rows = [...tokens.keys()].map((k) => ({ key: k, tokens: tokens.get(k) ?? 0, cost: cost.get(k) ?? 0 }));
+  return (
+    <Card title={`Per ${title.toLowerCase()}`} size="small" data-testid={`llm-totals-${dimension}`}>
+      <Table
+        size="small"
+        pagination={false}
+        dataSource={rows}
+        columns={[
+          { title, dataIndex: "key" },
+          { title: "Tokens", dataIndex: "tokens", align: "right" },
+          { title: "Cost", dataIndex: "cost", align: "right", render: (v: number) => usd(v) },
+        ]}
+      />
+    </Card>
+  );
+}
