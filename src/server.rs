@@ -114,7 +114,15 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
         tracing::info!(%addr, "proxy listening");
         listeners.push(l);
     }
-    let admin = admin_listener(&cfg, config_path, keyring).await?;
+    let admin = match admin_listener(&cfg, config_path, keyring, &shared).await? {
+        Some((listener, api, sampler)) => {
+            if let Some(s) = sampler {
+                background.push(tokio::spawn(s.run(shutdown_rx.clone())));
+            }
+            Some((listener, api))
+        }
+        None => None,
+    };
     let metrics = metrics_listener(&cfg).await?;
     let status_addr = SocketAddr::new(cfg.apisix.status.ip, cfg.apisix.status.port);
     let status_listener = bind(status_addr).await?;
@@ -202,18 +210,33 @@ fn has_admin(cfg: &BootstrapConfig) -> bool {
 }
 
 /// The Admin API and its listener, in the roles that have one: `traditional`
-/// with etcd (standalone mode has no etcd to write to).
+/// with etcd (standalone mode has no etcd to write to). With the dashboard
+/// on, also the sampler feeding it, for the caller to run.
 async fn admin_listener(
     cfg: &BootstrapConfig,
     config_path: &Path,
     keyring: Option<Arc<FieldCrypto>>,
-) -> Result<Option<(TcpListener, Arc<crate::admin::AdminApi>)>, StartError> {
+    shared: &Arc<SharedSnapshot>,
+) -> Result<Option<AdminParts>, StartError> {
     if !has_admin(cfg) {
         tracing::info!("Admin API not started: it runs in the traditional role with etcd");
         return Ok(None);
     }
-    let api = Arc::new(crate::admin::setup::build(cfg, config_path, keyring)?);
-    let listen = &cfg.deployment.admin.admin_listen;
+    let mut api = crate::admin::setup::build(cfg, config_path, keyring)?;
+    let admin = &cfg.deployment.admin;
+    let sampler = if admin.enable_admin_ui {
+        let (dashboard, sampler) = crate::admin::ui::Dashboard::new(
+            &admin.admin_ui_root,
+            shared.clone(),
+            crate::admin::ui::sampler::interval_from_env(),
+        );
+        dashboard.log_root();
+        api.ui = Some(dashboard);
+        Some(sampler)
+    } else {
+        None
+    };
+    let listen = &admin.admin_listen;
     // Without an explicit ip the Admin API stays on loopback.
     let addr = SocketAddr::new(
         listen.ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
@@ -221,8 +244,15 @@ async fn admin_listener(
     );
     let l = bind(addr).await?;
     tracing::info!(%addr, "Admin API listening on http://{addr}/apisix/admin");
-    Ok(Some((l, api)))
+    Ok(Some((l, Arc::new(api), sampler)))
 }
+
+/// The admin listener, its API and the dashboard's sampler (when enabled).
+type AdminParts = (
+    TcpListener,
+    Arc<crate::admin::AdminApi>,
+    Option<crate::admin::ui::sampler::Sampler>,
+);
 
 /// The Prometheus export listener (`plugin_attr.prometheus`: `export_addr`
 /// default `127.0.0.1:9091`, `export_uri` default `/apisix/prometheus/metrics`),

@@ -3,6 +3,7 @@
 //! Admin API writes only here; every gateway node (this one included) sees a
 //! change through its own watch.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use etcd_client::{
@@ -54,6 +55,9 @@ pub struct EtcdStore {
     cfg: EtcdSection,
     client: Mutex<Option<Client>>,
     timeout: Duration,
+    /// The etcd revision of the last delete made here: a deleted key leaves
+    /// no `mod_revision` behind for [`EtcdStore::latest_change`] to find.
+    last_delete: AtomicI64,
 }
 
 impl std::fmt::Debug for EtcdStore {
@@ -70,6 +74,56 @@ impl EtcdStore {
             cfg,
             client: Mutex::new(None),
             timeout,
+            last_delete: AtomicI64::new(0),
+        }
+    }
+
+    /// The configured etcd endpoints.
+    pub fn endpoints(&self) -> &[String] {
+        &self.cfg.host
+    }
+
+    /// The newest revision of a change under the prefix that a node which
+    /// has applied `applied` may not have seen yet. etcd's own revision
+    /// when it is not past `applied` (one count-only read); otherwise the
+    /// newest `mod_revision` under the prefix, or of a delete made here —
+    /// etcd's revision also counts writes to other prefixes, which no
+    /// watch of this one ever reports.
+    pub async fn latest_change(&self, applied: i64) -> Result<i64, StoreError> {
+        let mut c = self.client().await?;
+        let dir = format!("{}/", self.cfg.prefix);
+        let end = prefix_end(&dir);
+        let counted = self
+            .bounded(c.get(
+                dir.clone(),
+                Some(GetOptions::new().with_range(end.clone()).with_count_only()),
+            ))
+            .await?;
+        let now = counted.header().map(|h| h.revision()).unwrap_or(0);
+        if now <= applied {
+            return Ok(now);
+        }
+        let newest = self
+            .bounded(
+                c.get(
+                    dir,
+                    Some(
+                        GetOptions::new()
+                            .with_range(end)
+                            .with_sort(SortTarget::Mod, SortOrder::Descend)
+                            .with_limit(1)
+                            .with_keys_only(),
+                    ),
+                ),
+            )
+            .await?;
+        let newest = newest.kvs().first().map_or(0, |kv| kv.mod_revision());
+        Ok(newest.max(self.last_delete.load(Ordering::Relaxed)))
+    }
+
+    fn note_delete(&self, header: Option<&etcd_client::ResponseHeader>) {
+        if let Some(h) = header {
+            self.last_delete.fetch_max(h.revision(), Ordering::Relaxed);
         }
     }
 
@@ -300,6 +354,9 @@ impl EtcdStore {
     pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         let mut c = self.client().await?;
         let resp = self.bounded(c.delete(key, None)).await?;
+        if resp.deleted() > 0 {
+            self.note_delete(resp.header());
+        }
         Ok(resp.deleted() > 0)
     }
 
@@ -314,6 +371,9 @@ impl EtcdStore {
                 TxnOp::delete(format!("{dir}/"), Some(DeleteOptions::new().with_prefix())),
             ]);
         let resp = self.bounded(c.txn(txn)).await?;
+        if resp.succeeded() {
+            self.note_delete(resp.header());
+        }
         Ok(resp.succeeded())
     }
 }

@@ -2,7 +2,7 @@
 //! access checks and request dispatch. Resource CRUD lives in
 //! [`resource_ops`], the plugin and schema endpoints in [`plugin_endpoints`].
 //! Every write goes to etcd only; gateway nodes, this one included, apply it
-//! through their watch.
+//! through their watch. The same listener serves the dashboard ([`ui`]).
 
 pub mod auth;
 pub mod consumer_keys;
@@ -19,6 +19,7 @@ pub mod request_body;
 pub mod resource_ops;
 pub mod secrets;
 pub mod setup;
+pub mod ui;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct AdminApi {
     pub crypto: Option<Arc<FieldCrypto>>,
     /// The bootstrap file, re-read by `PUT /plugins/reload`.
     pub config_path: PathBuf,
+    /// The dashboard at `/ui/`; `None` when `enable_admin_ui` is off.
+    pub ui: Option<ui::Dashboard>,
 }
 
 /// What a handler answers: a JSON body, a plain-text body, or nothing.
@@ -110,6 +113,11 @@ impl AdminApi {
         req: Request<Incoming>,
         info: ConnInfo,
     ) -> Response<ProxyBody> {
+        if let Some(dashboard) = &self.ui {
+            if ui::owns(req.uri().path()) {
+                return ui::handle(&self, dashboard, req, info).await;
+            }
+        }
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let mut resp = match self.dispatch(req, info).await {

@@ -112,5 +112,6 @@ pub fn build(
         policy: AccessPolicy { keys, allow },
         crypto,
         config_path: config_path.to_path_buf(),
+        ui: None,
     })
 }

@@ -401,8 +401,11 @@ pub struct AdminSection {
     pub admin_listen: ListenAddr,
     /// CIDRs allowed to reach the Admin API.
     pub allow_admin: Vec<String>,
-    /// Serve the dashboard at `/ui/`.
+    /// Serve the dashboard at `/ui/` (and its read-only API at `/ui/api/`).
     pub enable_admin_ui: bool,
+    /// strait only: the directory holding the built dashboard (`index.html`,
+    /// `assets/`). Relative paths are resolved against the working directory.
+    pub admin_ui_root: PathBuf,
     /// Admin API version (`v3`).
     pub admin_api_version: String,
 }
@@ -418,6 +421,7 @@ impl Default for AdminSection {
             },
             allow_admin: vec!["127.0.0.0/24".to_string()],
             enable_admin_ui: true,
+            admin_ui_root: PathBuf::from("dashboard/dist"),
             admin_api_version: "v3".to_string(),
         }
     }

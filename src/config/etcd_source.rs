@@ -308,6 +308,10 @@ impl EtcdSync {
                     if self.pending.any && batch_started.is_none() {
                         batch_started = Some(Instant::now());
                     }
+                    if !self.pending.any {
+                        // Nothing to publish: what is served is already current.
+                        self.shared.mark_applied(max_rev);
+                    }
                 }
                 // Reached only when no further watch message is ready: publish the batch.
                 _ = std::future::ready(()), if self.pending.any => {

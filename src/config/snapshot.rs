@@ -2,7 +2,7 @@
 //! the one `ArcSwap` that publishes it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -206,6 +206,10 @@ fn update_router(
 pub struct SharedSnapshot {
     current: ArcSwap<Snapshot>,
     loaded: AtomicBool,
+    /// The newest etcd revision whose changes are all in service: the
+    /// published snapshot's, or later when the events since changed nothing
+    /// the data plane uses (`gen_id`, an invalid item skipped).
+    applied: AtomicI64,
 }
 
 impl SharedSnapshot {
@@ -214,6 +218,7 @@ impl SharedSnapshot {
         SharedSnapshot {
             current: ArcSwap::from_pointee(Snapshot::empty()),
             loaded: AtomicBool::new(false),
+            applied: AtomicI64::new(0),
         }
     }
 
@@ -224,8 +229,21 @@ impl SharedSnapshot {
 
     /// Publish a new snapshot (one atomic swap) and mark the node ready.
     pub fn publish(&self, snapshot: Arc<Snapshot>) {
+        self.applied.store(snapshot.revision, Ordering::Release);
         self.current.store(snapshot);
         self.loaded.store(true, Ordering::Release);
+    }
+
+    /// Record that every change up to `revision` is in service although no
+    /// new snapshot was needed for the last of them.
+    pub fn mark_applied(&self, revision: i64) {
+        self.applied.store(revision, Ordering::Release);
+    }
+
+    /// The newest etcd revision whose changes are all in service (what the
+    /// dashboard compares with etcd's to tell a write is live).
+    pub fn applied_revision(&self) -> i64 {
+        self.applied.load(Ordering::Acquire)
     }
 
     /// Whether a first configuration has been loaded.

@@ -7,7 +7,7 @@
 //! every label value is a route, service, consumer or node id, a configured
 //! URI/host pattern, or a status code — never a raw request path or header.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -158,6 +158,11 @@ pub struct Metrics {
     pub active_connections: AtomicI64,
     /// Accepted client connections since start.
     pub accepted_connections: AtomicI64,
+    /// Responses the proxy sent, every route (not exported: the dashboard's
+    /// traffic view reads it whether or not `prometheus` is on a route).
+    pub responses_total: AtomicU64,
+    /// Of those, responses with a status of 500 or more.
+    pub responses_5xx: AtomicU64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -170,6 +175,13 @@ impl std::fmt::Debug for Metrics {
 pub fn global() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
     METRICS.get_or_init(Metrics::new)
+}
+
+/// This machine's host name (empty when it cannot be read).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn latency_histogram() -> AtomicHistogram {
@@ -196,6 +208,8 @@ impl Metrics {
             lua_errors: Family::default(),
             active_connections: AtomicI64::new(0),
             accepted_connections: AtomicI64::new(0),
+            responses_total: AtomicU64::new(0),
+            responses_5xx: AtomicU64::new(0),
         };
         registry.register(
             "http_requests",
@@ -248,16 +262,21 @@ impl Metrics {
             "Lua plugin calls that failed (error, time budget, memory cap)",
             m.lua_errors.clone(),
         );
-        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_default();
         m.node_info
             .get_or_create(&NodeInfoLabels {
-                hostname,
+                hostname: hostname(),
                 version: env!("CARGO_PKG_VERSION").to_string(),
             })
             .set(1);
         Metrics { registry, ..m }
+    }
+
+    /// Count one response the proxy sent (one or two relaxed atomic adds).
+    pub fn count_response(&self, status: http::StatusCode) {
+        self.responses_total.fetch_add(1, Ordering::Relaxed);
+        if status.is_server_error() {
+            self.responses_5xx.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Refresh the values computed at scrape time (connections, upstream

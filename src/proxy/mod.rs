@@ -60,7 +60,15 @@ pub struct Proxy {
 impl Proxy {
     /// Serve one request.
     pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
-        crate::metrics::global().http_requests.inc();
+        let metrics = crate::metrics::global();
+        metrics.http_requests.inc();
+        let resp = self.serve(req, conn).await;
+        metrics.count_response(resp.status());
+        resp
+    }
+
+    /// Route the request and answer it (upstream, plugin or error).
+    async fn serve(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
         let snap = self.shared.load();
         let norm_path = path::normalize(req.uri().path());
         let host = request_host(&req);

@@ -63,6 +63,8 @@ pub struct Upstream {
     pub id: Arc<str>,
     /// Human-readable name for logs (`upstream 1`, `route 7 inline upstream`).
     pub label: String,
+    /// The configured `name`, if any (shown by the dashboard).
+    pub name: Option<String>,
     /// Nodes in configuration order.
     pub nodes: Vec<Node>,
     /// Node picker.
@@ -263,6 +265,7 @@ impl Upstream {
         Ok(Upstream {
             id: Arc::from(conf.id.as_ref().map(|i| i.as_str()).unwrap_or("")),
             label: label.to_string(),
+            name: conf.name.clone(),
             nodes,
             balancer,
             hash_key,

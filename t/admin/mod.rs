@@ -8,6 +8,7 @@
 
 mod auth;
 mod crud;
+mod dashboard;
 mod data_plane;
 mod hardening;
 mod lists;

@@ -46,6 +46,8 @@ pub struct GatewayOpts {
     /// The encryption key to put in the data dir before start (a node
     /// sharing another one's etcd reads the secrets it wrote).
     pub data_key: Option<String>,
+    /// Extra environment variables of the process.
+    pub env: Vec<(String, String)>,
 }
 
 /// The admin key of gateways started with [`GatewayOpts::with_admin`].
@@ -66,6 +68,7 @@ impl Default for GatewayOpts {
             extra_yaml: String::new(),
             plugin_attr_yaml: String::new(),
             data_key: None,
+            env: Vec::new(),
         }
     }
 }
@@ -127,6 +130,12 @@ impl GatewayOpts {
         let key = std::fs::read_to_string(other.dir().join("data").join("encryption_key"))
             .expect("the other gateway has generated an encryption key");
         self.data_key = Some(key);
+        self
+    }
+
+    /// Set an environment variable of the process.
+    pub fn env(mut self, name: &str, value: &str) -> GatewayOpts {
+        self.env.push((name.to_string(), value.to_string()));
         self
     }
 
@@ -232,6 +241,7 @@ impl Gateway {
             .arg(&config_path)
             .current_dir(dir.path())
             .env("RUST_LOG", "info")
+            .envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log fd"))
             .stderr(log)
