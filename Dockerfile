@@ -1,5 +1,6 @@
-# Multi-stage build: compile in the Rust image, ship a small Debian runtime
-# with only the binary, conf/ and lua-plugins/.
+# Multi-stage build: compile in the Rust image, build the dashboard in the
+# Node image, ship a small Debian runtime with only the binary, conf/,
+# lua-plugins/ and the dashboard's static files (served at :9180/ui/).
 #   docker build -t strait .
 #   docker run -p 9080:9080 -p 7085:7085 -v $PWD/conf:/opt/strait/conf strait
 FROM rust:1.85-bookworm AS build
@@ -12,6 +13,13 @@ COPY src ./src
 COPY bench ./bench
 RUN cargo build --release --locked --bin strait
 
+FROM node:20-bookworm-slim AS dashboard
+WORKDIR /src/dashboard
+COPY dashboard/package.json dashboard/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY dashboard ./
+RUN npm run build
+
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
@@ -21,9 +29,10 @@ WORKDIR /opt/strait
 COPY --from=build /src/target/release/strait /usr/local/bin/strait
 COPY conf ./conf
 COPY lua-plugins ./lua-plugins
+COPY --from=dashboard /src/dashboard/dist ./dashboard/dist
 RUN mkdir -p .data && chown strait .data
 USER strait
-# proxy, admin (reserved), status
+# proxy, admin API and dashboard (/ui/), status
 EXPOSE 9080 9180 7085
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/strait"]

@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 CONFIG ?= conf/config.yaml
 
-.PHONY: help deps build run stop test lint unit bench clean
+.PHONY: help deps test-deps build dashboard run stop test lint unit dashboard-test bench clean
 
 help:
 	@echo "make run | make test | make bench | make lint | make stop | make clean"
@@ -13,7 +13,14 @@ help:
 deps:
 	@.ci/install-deps.sh
 
-build: deps
+test-deps:
+	@.ci/install-deps.sh --test
+
+# The web UI, built to dashboard/dist and served by the admin listener at /ui/.
+dashboard: deps
+	cd dashboard && npm run build
+
+build: deps dashboard
 	$(CARGO) build --release --bin strait
 
 run: build
@@ -27,8 +34,18 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-test: deps lint
+test: test-deps lint
 	$(CARGO) nextest run --no-fail-fast
+	$(MAKE) --no-print-directory dashboard-test
+
+# The dashboard: type check, unit tests (Vitest), build, then the browser
+# tests (playwright-core driving Debian's chromium, headless) against the
+# strait binary the integration tests built, a real etcd and fake upstreams.
+# Screenshots of every page go to dashboard/e2e/artifacts/.
+dashboard-test:
+	cd dashboard && npm run typecheck && npm test && npm run build
+	$(CARGO) build --bin strait
+	cd dashboard && STRAIT_BIN="$${CARGO_TARGET_DIR:-$(CURDIR)/target}/debug/strait" npm run e2e
 
 # Load scenarios against direct/nginx baselines (bench/run.py) and the
 # criterion micro-benchmarks; figures go to bench/RESULTS.md.

@@ -15,6 +15,10 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)   # limit-* p
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)          # promtool check metrics
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v npm     >/dev/null 2>&1 || missing+=(nodejs npm)              # the dashboard's build
+if [ "${1:-}" = "--test" ]; then                                       # dashboard browser tests
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+fi
 if [ "${1:-}" = "--bench" ]; then                                      # make bench baselines
   command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
   command -v wrk   >/dev/null 2>&1 || missing+=(wrk)
@@ -43,6 +47,16 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r t/requirements.txt
   echo "$want" >"$STAMP"
+fi
+
+# The dashboard's npm packages, in dashboard/node_modules (reinstalled when
+# dashboard/package-lock.json changes).
+NSTAMP=dashboard/node_modules/.package-lock.sha256
+nwant="$(sha256sum dashboard/package-lock.json | cut -d' ' -f1)"
+if [ ! -d dashboard/node_modules ] || [ "$(cat "$NSTAMP" 2>/dev/null)" != "$nwant" ]; then
+  echo "installing the dashboard's npm packages into dashboard/node_modules"
+  (cd dashboard && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$nwant" >"$NSTAMP"
 fi
 
 # LiteLLM's proxy for the LLM baseline of `make bench`, in .data/litellm

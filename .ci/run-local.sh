@@ -30,6 +30,7 @@ cat <<MSG
 proxy:     http://127.0.0.1:9080
 status:    http://127.0.0.1:7085/status  (ready: /status/ready)
 admin:     http://127.0.0.1:9180/apisix/admin  (key: cat $DATA/admin_key.admin, created at first start)
+dashboard: http://127.0.0.1:9180/ui/  (sign in with that key)
 
 Try it:
   curl -i -X PUT http://127.0.0.1:9180/apisix/admin/routes/1 -H "X-API-KEY: \$(cat $DATA/admin_key.admin)" \\

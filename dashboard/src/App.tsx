@@ -1,15 +1,17 @@
 // The signed-in application: navigation, header and pages.
-import { useMemo, useState } from "react";
+import { lazy, Suspense, useMemo, useState } from "react";
 import { Navigate, Route, Routes, useLocation, useNavigate, useParams } from "react-router-dom";
-import { Button, Layout, Menu, Space, Tag, Typography } from "antd";
+import { Button, Layout, Menu, Space, Spin, Tag, Typography } from "antd";
 import { clearSession, loadSession, saveSession, type Session } from "./api/session";
 import { SessionContext } from "./session";
 import { SignIn } from "./components/SignIn";
 import { RESOURCES, resourceByPath, CREDENTIALS } from "./lib/resources";
 import { ResourceList } from "./pages/ResourceList";
-import { ResourceEditor } from "./pages/ResourceEditor";
-import { OverviewPage } from "./pages/OverviewPage";
-import { LlmPage } from "./pages/LlmPage";
+
+// Pages with heavy parts (charts, editors) load on first use.
+const ResourceEditor = lazy(() => import("./pages/ResourceEditor").then((m) => ({ default: m.ResourceEditor })));
+const OverviewPage = lazy(() => import("./pages/OverviewPage").then((m) => ({ default: m.OverviewPage })));
+const LlmPage = lazy(() => import("./pages/LlmPage").then((m) => ({ default: m.LlmPage })));
 
 /** The whole UI: the sign-in gate, then the app. */
 export function App() {
@@ -70,6 +72,7 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
           </Space>
         </Layout.Header>
         <Layout.Content style={{ padding: 24 }}>
+          <Suspense fallback={<Spin />}>
           <Routes>
             <Route path="/" element={<OverviewPage />} />
             <Route path="/llm" element={<LlmPage />} />
@@ -80,6 +83,7 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
             <Route path="/:resource/:id" element={<ResourceEditorPage />} />
             <Route path="*" element={<Navigate to="/" replace />} />
           </Routes>
+          </Suspense>
         </Layout.Content>
       </Layout>
     </Layout>

@@ -20,12 +20,23 @@ describe("LLM series", () => {
 
   it("folds the smallest series into other", () => {
     const points = ["a", "b", "c"].map((c, i) => p(10, c, "m", 10 - i));
-    const { rows, series } = chartData(points, "consumer", "tokens", 2);
+    const { rows, series } = chartData(points, "consumer", "tokens", undefined, 2);
     expect(series).toEqual(["a", "b", "other"]);
     expect(rows[0].other).toBe(9);
   });
 
   it("names an empty label", () => {
     expect(totalsBy([p(1, "", "m", 1)], "consumer", "tokens")[0][0]).toBe("(none)");
+  });
+
+  it("fills every step of the window with zeros where nothing was used", () => {
+    const { rows } = chartData([p(20, "alice", "m", 4)], "consumer", "tokens", { start: 10, end: 30, interval: 5 });
+    expect(rows).toEqual([
+      { time: 10, alice: 0 },
+      { time: 15, alice: 0 },
+      { time: 20, alice: 5 },
+      { time: 25, alice: 0 },
+      { time: 30, alice: 0 },
+    ]);
   });
 });

@@ -41,18 +41,38 @@ export function totalsBy(points: LlmPoint[], d: Dimension, m: Measure): Array<[s
   return [...totals.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
 }
 
-/** Rows for a stacked chart: at most `maxSeries` series, the rest summed as `other`. */
-export function chartData(points: LlmPoint[], d: Dimension, m: Measure, maxSeries = 8): ChartData {
+/** The time axis of a chart: every `interval` seconds from `start` to `end`. */
+export interface TimeAxis {
+  start: number;
+  end: number;
+  interval: number;
+}
+
+/**
+ * Rows for a stacked chart: at most `maxSeries` series, the rest summed as
+ * `other`. With an `axis`, every step of it gets a row (zero when nothing was
+ * used), so a quiet minute shows as zero rather than as a gap.
+ */
+export function chartData(points: LlmPoint[], d: Dimension, m: Measure, axis?: TimeAxis, maxSeries = 8): ChartData {
   const ranked = totalsBy(points, d, m).map(([k]) => k);
   const kept = new Set(ranked.slice(0, maxSeries));
   const series = ranked.slice(0, maxSeries);
   if (ranked.length > maxSeries) series.push("other");
   const byTime = new Map<number, Record<string, number>>();
+  const step = (t: number) => (axis ? axis.start + Math.round((t - axis.start) / axis.interval) * axis.interval : t);
+  if (axis && axis.interval > 0) {
+    for (let t = axis.start; t <= axis.end; t += axis.interval) {
+      const row: Record<string, number> = { time: t };
+      for (const s of series) row[s] = 0;
+      byTime.set(t, row);
+    }
+  }
   for (const p of points) {
-    const row = byTime.get(p.time) ?? { time: p.time };
+    const t = step(p.time);
+    const row = byTime.get(t) ?? { time: t };
     const key = kept.has(labelOf(p, d)) ? labelOf(p, d) : "other";
     row[key] = (row[key] ?? 0) + measureOf(p, m);
-    byTime.set(p.time, row);
+    byTime.set(t, row);
   }
   const rows = [...byTime.values()].sort((a, b) => a.time - b.time);
   return { rows, series };

@@ -87,8 +87,8 @@ export function pluginFormSchema(full: unknown): Json {
   return { ...simple, type: "object", properties: props };
 }
 
-/** Fields shown as multi-line text. */
-const TEXTAREAS = ["desc", "cert", "key", "certs", "keys"];
+/** Fields shown as multi-line text (`key` only beside a `cert`: an upstream's `key` is a hash key). */
+const TEXTAREAS = ["desc", "cert", "certs", "keys"];
 
 /** Fields that name another resource; rendered as a picker of existing ids. */
 export const REFERENCE_FIELDS: Record<string, string> = {
@@ -102,8 +102,9 @@ export const REFERENCE_FIELDS: Record<string, string> = {
 export function uiSchemaFor(schema: Json, readOnly: boolean): Json {
   const props = isObject(schema.properties) ? Object.keys(schema.properties) : [];
   const ui: Json = { "ui:order": [...props, "*"], "ui:submitButtonOptions": { norender: true } };
+  const hasCert = props.includes("cert");
   for (const p of props) {
-    if (TEXTAREAS.includes(p)) ui[p] = { "ui:widget": "textarea", "ui:options": { rows: p === "desc" ? 2 : 6 } };
+    if (TEXTAREAS.includes(p) || (p === "key" && hasCert)) ui[p] = { "ui:widget": "textarea", "ui:options": { rows: p === "desc" ? 2 : 6 } };
     if (REFERENCE_FIELDS[p]) ui[p] = { "ui:widget": "reference", "ui:options": { resource: REFERENCE_FIELDS[p] } };
   }
   if (readOnly) ui["ui:readonly"] = true;

@@ -7,7 +7,7 @@ import { Area, AreaChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, X
 import { llmUsage } from "../api/dashboard";
 import { ApiErrorAlert } from "../components/ApiErrorAlert";
 import { clock, usd } from "../lib/format";
-import { chartData, totalsBy, type Dimension, type LlmPoint, type Measure } from "../lib/llmSeries";
+import { chartData, totalsBy, type Dimension, type LlmPoint, type Measure, type TimeAxis } from "../lib/llmSeries";
 
 const PALETTE = ["#1f6feb", "#1a7f37", "#bf8700", "#cf222e", "#8250df", "#0a7ea4", "#e16f24", "#57606a", "#999999"];
 const DIMENSIONS: Array<{ value: Dimension; label: string }> = [
@@ -22,6 +22,9 @@ export function LlmPage() {
   const [dimension, setDimension] = useState<Dimension>("consumer");
   const usage = useQuery({ queryKey: ["llm", seconds], queryFn: () => llmUsage(seconds), refetchInterval: 10000 });
   const points = usage.data?.points ?? [];
+  const interval = usage.data?.interval_seconds ?? 5;
+  const end = usage.dataUpdatedAt ? Math.floor(usage.dataUpdatedAt / 1000) : 0;
+  const axis = points.length ? { start: Math.max(end - seconds, points[0].time), end: Math.max(end, points[points.length - 1].time), interval } : undefined;
   return (
     <div>
       <Typography.Title level={2}>LLM usage</Typography.Title>
@@ -37,15 +40,17 @@ export function LlmPage() {
         <Segmented value={dimension} onChange={(v) => setDimension(v as Dimension)} options={DIMENSIONS} data-testid="llm-dimension" />
       </Space>
       <ApiErrorAlert error={usage.error} />
-      {points.length === 0 && !usage.isLoading && <Empty description="No LLM traffic in this window" />}
+      {points.length === 0 && !usage.isLoading && (
+        <Empty description="No LLM traffic in this window. Token and cost counts come from routes with the prometheus plugin, as in APISIX." />
+      )}
       {points.length > 0 && (
         <>
           <Row gutter={16}>
             <Col span={12}>
-              <UsageChart title="Tokens" points={points} dimension={dimension} measure="tokens" />
+              <UsageChart title="Tokens" points={points} axis={axis} dimension={dimension} measure="tokens" />
             </Col>
             <Col span={12}>
-              <UsageChart title="Cost (USD)" points={points} dimension={dimension} measure="cost_usd" />
+              <UsageChart title="Cost (USD)" points={points} axis={axis} dimension={dimension} measure="cost_usd" />
             </Col>
           </Row>
           <Row gutter={16} style={{ marginTop: 16 }}>
@@ -61,8 +66,16 @@ export function LlmPage() {
   );
 }
 
-function UsageChart({ title, points, dimension, measure }: { title: string; points: LlmPoint[]; dimension: Dimension; measure: Measure }) {
-  const { rows, series } = chartData(points, dimension, measure);
+interface UsageChartProps {
+  title: string;
+  points: LlmPoint[];
+  axis?: TimeAxis;
+  dimension: Dimension;
+  measure: Measure;
+}
+
+function UsageChart({ title, points, axis, dimension, measure }: UsageChartProps) {
+  const { rows, series } = chartData(points, dimension, measure, axis);
   return (
     <Card title={`${title} per ${dimension}`} data-testid={`llm-chart-${measure}`}>
       <ResponsiveContainer width="100%" height={260}>
