@@ -3,6 +3,9 @@
 # lua-plugins/ and the dashboard's static files (served at :9180/ui/).
 #   docker build -t strait .
 #   docker run -p 9080:9080 -p 7085:7085 -v $PWD/conf:/opt/strait/conf strait
+# The Admin API and the dashboard (:9180/ui/) listen on loopback by default;
+# to reach them from the host, set deployment.admin.admin_listen.ip and
+# allow_admin in the mounted conf/config.yaml and publish -p 9180:9180.
 FROM rust:1.85-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends protobuf-compiler \

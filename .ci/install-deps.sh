@@ -49,6 +49,15 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   echo "$want" >"$STAMP"
 fi
 
+# The dashboard's build (Vite 8) needs Node.js 20.19 or newer; Debian 12's
+# own nodejs is 18, so say so instead of failing inside npm.
+node_version="$(node -v 2>/dev/null || echo v0)"
+node_major="${node_version#v}"; node_minor="${node_major#*.}"; node_major="${node_major%%.*}"; node_minor="${node_minor%%.*}"
+if [ "$node_major" -lt 20 ] || { [ "$node_major" -eq 20 ] && [ "$node_minor" -lt 19 ]; }; then
+  echo "the dashboard needs Node.js >= 20.19 (found $node_version): install it from nodejs.org or NodeSource" >&2
+  exit 1
+fi
+
 # The dashboard's npm packages, in dashboard/node_modules (reinstalled when
 # dashboard/package-lock.json changes).
 NSTAMP=dashboard/node_modules/.package-lock.sha256

@@ -4,7 +4,9 @@
 // clients) see. Screenshots of every page go to e2e/artifacts/.
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -86,6 +88,13 @@ async function replaceEditorText(testId, text) {
 async function proxyGet(path) {
   const r = await fetch(`${env.proxy}${path}`);
   return { status: r.status, body: await r.text() };
+}
+
+/** A self-signed certificate and its key, made with openssl. */
+function selfSignedCertificate(cn) {
+  const dir = mkdtempSync(join(tmpdir(), "strait-e2e-cert-"));
+  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30", "-subj", `/CN=${cn}`, "-addext", `subjectAltName=DNS:${cn}`, "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
+  return { cert: readFileSync(join(dir, "cert.pem"), "utf8"), key: readFileSync(join(dir, "key.pem"), "utf8") };
 }
 
 describe("dashboard in a browser", () => {
@@ -173,6 +182,11 @@ describe("dashboard in a browser", () => {
     await page.locator("#root_time_window").fill("60");
     await page.locator("#root_rejected_code").fill("429");
     await shot("plugin-form-limit-count");
+    // Schema validation in the plugin form, before anything is sent.
+    await page.locator("#root_count").fill("0");
+    await page.getByTestId("plugin-apply").click();
+    await page.getByTestId("plugin-form").getByText("must be > 0").waitFor();
+    await page.locator("#root_count").fill("2");
     await page.getByTestId("plugin-apply").click();
     await page.getByTestId("plugin-card-limit-count").waitFor();
     await reviewAndSave(['"limit-count"', '"count": 2', '"rejected_code": 429']);
@@ -180,6 +194,16 @@ describe("dashboard in a browser", () => {
     const statuses = [];
     for (let i = 0; i < 4; i++) statuses.push((await proxyGet("/hello")).status);
     assert.deepEqual(statuses, [200, 200, 429, 429]);
+  });
+
+  it("offers Lua plugins in the picker, configured through their schema", STEP, async () => {
+    await open("/routes/hello");
+    await choose("plugin-picker", "ai-prompt-decorator");
+    await page.getByTestId("plugin-add").click();
+    await page.getByTestId("plugin-form").waitFor();
+    // The form comes from the Lua plugin's own schema.
+    await page.getByTestId("plugin-form").getByText("prepend").first().waitFor();
+    await shot("plugin-form-lua");
   });
 
   it("shows the Admin API's error when deleting an upstream still in use", STEP, async () => {
@@ -215,6 +239,8 @@ describe("dashboard in a browser", () => {
     await adminCall(env, "PUT", "plugin_configs/cors", { desc: "CORS for browsers", plugins: { cors: {} } });
     await adminCall(env, "PUT", "global_rules/1", { plugins: { "request-id": {} } });
     await adminCall(env, "PUT", "plugin_metadata/http-logger", { log_format: { host: "$host" } });
+    const { cert, key } = selfSignedCertificate("shop.example.com");
+    await adminCall(env, "PUT", "ssls/shop", { snis: ["shop.example.com"], cert, key });
     await eventually("the LLM route", async () => {
       const r = await fetch(`${env.proxy}/v1/chat/completions`, {
         method: "POST",
@@ -233,13 +259,47 @@ describe("dashboard in a browser", () => {
     await open("/");
     await page.getByTestId("upstream-health").getByText(env.upstream).first().waitFor();
     await shot("overview");
-    for (const p of ["routes", "services", "upstreams", "consumers", "consumer_groups", "plugin_configs", "global_rules", "ssls", "plugin_metadata"]) {
+    const known = { routes: "hello route", services: "edge service", upstreams: "web upstream", consumers: "alice", consumer_groups: "gold", plugin_configs: "cors", global_rules: "request-id", ssls: "shop.example.com", plugin_metadata: "http-logger" };
+    for (const [p, item] of Object.entries(known)) {
       await open(`/${p}`);
-      await page.locator(".ant-table").waitFor();
+      await page.locator(".ant-table-row", { hasText: item }).first().waitFor();
+      assert.equal(await page.getByTestId("api-error").count(), 0, `no error on the ${p} page`);
       await shot(`list-${p}`);
     }
+    // A certificate's private key is never shown, in the form or the JSON.
+    await open("/ssls/shop");
+    await page.locator("#root_cert").waitFor();
+    await page.getByRole("tab", { name: "JSON" }).click();
+    await page.getByTestId("resource-json").locator(".cm-content").waitFor();
+    const html = await page.content();
+    assert.ok(html.includes("shop.example.com"), "the certificate is shown");
+    assert.ok(!html.includes("PRIVATE KEY") && !html.includes(key.split("\n")[1]), "the private key is not on the page");
+    await shot("ssl-edit");
+    // An edit that leaves the key empty keeps the stored one, and a removed label goes.
+    await replaceEditorText("resource-json", JSON.stringify({ id: "shop", snis: ["shop.example.com", "www.shop.example.com"], cert, type: "server", status: 1 }, null, 2));
+    await reviewAndSave(["www.shop.example.com"]);
+    const saved = (await adminCall(env, "GET", "ssls/shop")).value;
+    assert.deepEqual(saved.snis, ["shop.example.com", "www.shop.example.com"]);
+    // A second credential through the UI: its page opens, and the key works.
     await open("/consumers/alice");
     await page.getByText("alice-key").waitFor();
+    await page.getByRole("button", { name: "Create credential" }).click();
+    await page.getByTestId("new-id").fill("alice-laptop");
+    await choose("plugin-picker", "key-auth");
+    await page.getByTestId("plugin-add").click();
+    await page.locator("#root_key").fill("alice-laptop-key");
+    await page.getByTestId("plugin-apply").click();
+    await page.getByTestId("plugin-card-key-auth").waitFor();
+    await reviewAndSave(['"key-auth"']);
+    await page.waitForURL(/\/ui\/consumers\/alice\/credentials\/alice-laptop$/);
+    const llmAnswer = await fetch(`${env.proxy}/v1/chat/completions`, {
+      method: "POST",
+      headers: { apikey: "alice-laptop-key", "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }),
+    });
+    assert.equal(llmAnswer.status, 200, "the new credential signs alice in");
+    await open("/consumers/alice");
+    await page.getByText("alice-laptop").waitFor();
     await shot("consumer-with-credentials");
   });
 
@@ -256,7 +316,9 @@ describe("dashboard in a browser", () => {
     assert.equal(await page.getByTestId("review").count(), 0, "no save button");
     assert.equal(await page.getByTestId("plugin-picker").count(), 0, "no plugin picker");
     assert.equal(await page.getByRole("button", { name: "Remove" }).count(), 0, "no plugin removal");
-    assert.equal(await page.locator("#root_uris_0").isDisabled().catch(() => true), true, "the form is read-only");
+    const uri = page.locator("#root_uris_0");
+    await uri.waitFor();
+    assert.equal(await uri.isDisabled(), true, "the form is read-only");
     await shot("viewer-route");
   });
 });

@@ -113,6 +113,7 @@ function CredentialEditor() {
       collection={collection}
       id={id}
       backTo={`/consumers/${encodeURIComponent(username)}`}
+      itemBase={`/consumers/${encodeURIComponent(username)}/credentials`}
       titlePrefix={`Consumer ${username}: `}
     />
   );

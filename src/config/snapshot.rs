@@ -229,8 +229,10 @@ impl SharedSnapshot {
 
     /// Publish a new snapshot (one atomic swap) and mark the node ready.
     pub fn publish(&self, snapshot: Arc<Snapshot>) {
-        self.applied.store(snapshot.revision, Ordering::Release);
+        // Swap first: `applied` must never run ahead of what requests see.
+        let revision = snapshot.revision;
         self.current.store(snapshot);
+        self.applied.store(revision, Ordering::Release);
         self.loaded.store(true, Ordering::Release);
     }
 

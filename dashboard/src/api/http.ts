@@ -17,11 +17,13 @@ export class ApiError extends Error {
   }
 }
 
-/** The message APISIX puts in `error_msg` (or `message`), else the raw body. */
+/** The message APISIX puts in `error_msg` (with its `description`), else the raw body. */
 export function errorMessage(status: number, body: string): string {
   try {
     const v = JSON.parse(body) as Record<string, unknown>;
-    if (typeof v.error_msg === "string") return v.error_msg;
+    if (typeof v.error_msg === "string") {
+      return typeof v.description === "string" ? `${v.error_msg}: ${v.description}` : v.error_msg;
+    }
     if (typeof v.message === "string") return v.message;
   } catch {
     // Not JSON: fall through to the raw text.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { editableDocument, mergeFormPart, pruneEmpty, stableStringify } from "./document";
+import { editableDocument, mergeFormPart, mergePatch, pruneEmpty, stableStringify } from "./document";
 
 describe("editableDocument", () => {
   it("drops the times the server sets and write-only fields", () => {
@@ -29,5 +29,21 @@ describe("pruneEmpty", () => {
 describe("stableStringify", () => {
   it("prints equal documents equally whatever the key order", () => {
     expect(stableStringify({ b: 1, a: { d: 2, c: 3 } })).toBe(stableStringify({ a: { c: 3, d: 2 }, b: 1 }));
+  });
+});
+
+describe("merge patches", () => {
+  it("removes with null, changes what changed, leaves the rest out", () => {
+    const before = { snis: ["a.example.com"], cert: "C", labels: { env: "dev", team: "edge" }, desc: "old" };
+    const after = { snis: ["a.example.com"], cert: "C", labels: { env: "prod" } };
+    expect(mergePatch(before, after)).toEqual({ labels: { env: "prod", team: null }, desc: null });
+  });
+});
+
+describe("untouched form fields", () => {
+  it("keep their stored value, empty string included", () => {
+    const doc = { body: "", headers: { set: {} }, status_code: 200 };
+    expect(mergeFormPart(doc, ["body", "status_code"], { body: undefined, status_code: 200 })).toEqual(doc);
+    expect(mergeFormPart(doc, ["body", "status_code"], { body: undefined, status_code: 204 })).toEqual({ body: "", headers: { set: {} }, status_code: 204 });
   });
 });

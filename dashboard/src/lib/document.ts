@@ -48,15 +48,37 @@ export function formPart(doc: Json, fields: string[]): Json {
   return out;
 }
 
-/** `doc` with the form's fields replaced by what the form holds now. */
+/**
+ * `doc` with the form's fields replaced by what the form holds now. A field
+ * the form holds unchanged keeps its stored value as it was, empty strings
+ * and all (`response-rewrite`'s `body: ""` means an empty body).
+ */
 export function mergeFormPart(doc: Json, fields: string[], form: Json): Json {
   const out: Json = {};
   for (const [k, v] of Object.entries(doc)) if (!fields.includes(k)) out[k] = v;
   for (const f of fields) {
     const v = pruneEmpty(form[f]);
-    if (v !== undefined) out[f] = v;
+    const unchanged = doc[f] !== undefined && stableStringify(v) === stableStringify(pruneEmpty(doc[f]));
+    if (unchanged) out[f] = doc[f];
+    else if (v !== undefined) out[f] = v;
   }
   return out;
+}
+
+/** The JSON merge patch (RFC 7386) that turns `before` into `after`: `null` removes. */
+export function mergePatch(before: Json, after: Json): Json {
+  const patch: Json = {};
+  for (const k of Object.keys(before)) if (!(k in after)) patch[k] = null;
+  for (const [k, v] of Object.entries(after)) {
+    const old = before[k];
+    if (isObject(old) && isObject(v)) {
+      const sub = mergePatch(old, v);
+      if (Object.keys(sub).length) patch[k] = sub;
+    } else if (stableStringify(old) !== stableStringify(v)) {
+      patch[k] = v;
+    }
+  }
+  return patch;
 }
 
 /** JSON with object keys sorted, so equal documents print equally. */

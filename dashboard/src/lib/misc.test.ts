@@ -51,6 +51,7 @@ describe("messages", () => {
     expect(errorMessage(400, '{"error_msg":"can not delete this upstream, route [1] is still using it now"}')).toBe(
       "can not delete this upstream, route [1] is still using it now",
     );
+    expect(errorMessage(401, '{"error_msg":"failed to check token","description":"wrong apikey"}')).toBe("failed to check token: wrong apikey");
     expect(errorMessage(502, "bad gateway")).toBe("bad gateway");
     expect(errorMessage(500, "")).toBe("HTTP 500");
   });

@@ -14,6 +14,8 @@ export interface ResourceDef {
   schema: string | null;
   /** The field holding the id (`username` for consumers). */
   idField: string;
+  /** Whether the Admin API picks an id on POST (else the user names it). */
+  postAllowed: boolean;
   /** The list filter the search box sets (`name`, or `uri` for routes too). */
   searchParams: string[];
   /** Whether the kind carries `labels` (label filter shown). */
@@ -28,13 +30,14 @@ export interface ResourceDef {
   secretFields: string[];
 }
 
-const common = { searchParams: ["name"], labels: true, plugins: false, secretFields: [] as string[] };
+const common = { searchParams: ["name"], labels: true, plugins: false, postAllowed: false, secretFields: [] as string[] };
 
 /** Every managed kind, in menu order. */
 export const RESOURCES: ResourceDef[] = [
   {
     ...common,
     path: "routes",
+    postAllowed: true,
     title: "Routes",
     noun: "route",
     schema: "route",
@@ -50,6 +53,7 @@ export const RESOURCES: ResourceDef[] = [
   {
     ...common,
     path: "services",
+    postAllowed: true,
     title: "Services",
     noun: "service",
     schema: "service",
@@ -60,6 +64,7 @@ export const RESOURCES: ResourceDef[] = [
   {
     ...common,
     path: "upstreams",
+    postAllowed: true,
     title: "Upstreams",
     noun: "upstream",
     schema: "upstream",
@@ -76,6 +81,8 @@ export const RESOURCES: ResourceDef[] = [
     noun: "consumer",
     schema: "consumer",
     idField: "username",
+    // The Admin API filters lists by `name`, which consumers do not have.
+    searchParams: [],
     plugins: true,
     pluginSchemaType: "consumer",
     formFields: ["username", "desc", "group_id", "labels"],
@@ -115,6 +122,7 @@ export const RESOURCES: ResourceDef[] = [
   {
     ...common,
     path: "ssls",
+    postAllowed: true,
     title: "SSL certificates",
     noun: "certificate",
     schema: "ssl",

@@ -47,13 +47,23 @@ export function readableErrors(errors: ErrorObject[]): FieldError[] {
     if (e.keyword !== "oneOf" && e.keyword !== "anyOf") continue;
     const inner = errors.filter((x) => x !== e && x.schemaPath.startsWith(e.schemaPath + "/"));
     const missing = inner.filter((x) => x.keyword === "required").map((x) => String(x.params.missingProperty));
-    if (inner.length > 0 && missing.length === inner.length && missing.length > 0) {
+    if (inner.length > 0 && missing.length === inner.length) {
       inner.forEach((x) => folded.add(x));
       folded.add(e);
       out.push({ path: pointerToPath(e.instancePath), message: `needs one of: ${[...new Set(missing)].join(", ")}` });
-    } else if (e.keyword === "oneOf" && isObject(e.params) && Array.isArray(e.params.passingSchemas)) {
+    } else if (isObject(e.params) && Array.isArray(e.params.passingSchemas)) {
       folded.add(e);
       out.push({ path: pointerToPath(e.instancePath), message: "sets fields that exclude each other; keep only one of them" });
+    } else if (inner.length > 0) {
+      // Alternatives by type (`integer` or `string`): report what is wrong
+      // with the alternative of the value's own type, else the types allowed.
+      const typeErrors = inner.filter((x) => x.keyword === "type");
+      typeErrors.forEach((x) => folded.add(x));
+      folded.add(e);
+      if (typeErrors.length === inner.length) {
+        const types = typeErrors.map((x) => String(x.params.type));
+        out.push({ path: pointerToPath(e.instancePath), message: `must be ${[...new Set(types)].join(" or ")}` });
+      }
     }
   }
   for (const e of errors) {

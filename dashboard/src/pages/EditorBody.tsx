@@ -15,7 +15,7 @@ import { documentDiff, hasChanges, type DiffLine } from "../lib/diff";
 import { editableDocument, formPart, isObject, mergeFormPart, type Json } from "../lib/document";
 import { nodesForDocument, nodesToArray } from "../lib/nodes";
 import type { ResourceDef } from "../lib/resources";
-import { saveTarget, savedId } from "../lib/saveTarget";
+import { documentToValidate, saveRequest, savedId } from "../lib/saveTarget";
 import { formSchema, simplifySchema, uiSchemaFor } from "../lib/schemaForm";
 import { describeError, errorsOutside, toErrorSchema, validateDocument, type FieldError } from "../lib/validate";
 import { useSession } from "../session";
@@ -28,7 +28,10 @@ export interface EditorBodyProps {
   isNew: boolean;
   schema: Json;
   stored?: Json;
+  /** Where Cancel goes. */
   backTo: string;
+  /** The URL prefix of items of this collection (a new item's page is `{itemBase}/{id}`). */
+  itemBase: string;
 }
 
 /** The fields the form edits: the kind's list, or every field of a metadata schema. */
@@ -39,7 +42,7 @@ function formFieldsOf(def: ResourceDef, schema: Json): string[] {
 }
 
 /** Form and JSON editors, review and save. */
-export function EditorBody({ def, collection, id, isNew, schema, stored, backTo }: EditorBodyProps) {
+export function EditorBody({ def, collection, id, isNew, schema, stored, backTo, itemBase }: EditorBodyProps) {
   const { readOnly } = useSession();
   const { message, notification } = App.useApp();
   const navigate = useNavigate();
@@ -47,6 +50,7 @@ export function EditorBody({ def, collection, id, isNew, schema, stored, backTo 
   const original = useMemo(() => (stored ? editableDocument(stored, def.secretFields) : null), [stored, def.secretFields]);
   const [doc, setDoc] = useState<Json>(() => original ?? {});
   const [newId, setNewId] = useState("");
+  const [idError, setIdError] = useState(false);
   const [tab, setTab] = useState("form");
   const [text, setText] = useState("");
   const [syntaxError, setSyntaxError] = useState<string | null>(null);
@@ -57,7 +61,12 @@ export function EditorBody({ def, collection, id, isNew, schema, stored, backTo 
 
   const fields = useMemo(() => formFieldsOf(def, schema), [def, schema]);
   const fSchema = useMemo(() => (def.schema === null ? { ...simplifySchema(schema), type: "object" } : formSchema(schema, fields)), [def.schema, schema, fields]);
-  const uiSchema = useMemo(() => uiSchemaFor(fSchema, readOnly), [fSchema, readOnly]);
+  const uiSchema = useMemo(() => {
+    const ui = uiSchemaFor(fSchema, readOnly);
+    // A consumer's username is its id: fixed once it exists.
+    if (!isNew && def.idField !== "id") ui[def.idField] = { ...(isObject(ui[def.idField]) ? (ui[def.idField] as Json) : {}), "ui:readonly": true };
+    return ui;
+  }, [fSchema, readOnly, isNew, def.idField]);
   const isUpstream = def.path === "upstreams";
   const formValue = useMemo(() => {
     const v = formPart(doc, fields);
@@ -79,9 +88,8 @@ export function EditorBody({ def, collection, id, isNew, schema, stored, backTo 
     return parsed.value;
   };
 
-  /** Problems of a document; a write-only field left out while editing is fine. */
-  const check = (d: Json): FieldError[] =>
-    validateDocument(schema, d).filter((e) => isNew || !(e.path.length === 1 && def.secretFields.includes(e.path[0]) && e.message === "is required"));
+  /** Problems of a document; a write-only field left out while editing keeps its stored value. */
+  const check = (d: Json): FieldError[] => validateDocument(schema, documentToValidate(def, isNew, d));
 
   const changeDoc = (next: Json) => {
     setDoc(next);
@@ -112,7 +120,9 @@ export function EditorBody({ def, collection, id, isNew, schema, stored, backTo 
     if (tab === "json") setDoc(d);
     const found = check(d);
     setErrors(found);
-    if (found.length) return;
+    const missingId = isNew && def.idField === "id" && !def.postAllowed && def.schema !== null && !newId.trim();
+    setIdError(missingId);
+    if (found.length || missingId) return;
     setSaveError(null);
     setReview({ doc: d, lines: documentDiff(original, d) });
   };
@@ -122,8 +132,8 @@ export function EditorBody({ def, collection, id, isNew, schema, stored, backTo 
     setSaving(true);
     setSaveError(null);
     try {
-      const target = saveTarget(def, collection, idForSave, isNew, review.doc);
-      const answer = await request<unknown>(target.method, `/apisix/admin/${target.path}`, { body: review.doc });
+      const req = saveRequest(def, collection, idForSave, isNew, review.doc, original);
+      const answer = await request<unknown>(req.method, `/apisix/admin/${req.path}`, { body: req.body });
       const saved = savedId(answer) ?? idForSave ?? "";
       setReview(null);
       message.success(`Saved ${def.noun} ${saved}`);
@@ -133,7 +143,7 @@ export function EditorBody({ def, collection, id, isNew, schema, stored, backTo 
       waitUntilLive()
         .then((rev) => notification.success({ title: "Live on the data plane", description: `This node now serves revision ${rev}, which includes the change.`, placement: "bottomRight" }))
         .catch((e) => notification.warning({ title: "Saved, not yet live", description: String(e instanceof Error ? e.message : e) }));
-      if (isNew) navigate(`${backTo}/${encodeURIComponent(saved)}`, { replace: true });
+      if (isNew) navigate(`${itemBase}/${encodeURIComponent(saved)}`, { replace: true });
     } catch (e) {
       setSaveError(e);
     } finally {
@@ -151,7 +161,15 @@ export function EditorBody({ def, collection, id, isNew, schema, stored, backTo 
       {isNew && def.idField === "id" && def.schema !== null && (
         <Space style={{ marginBottom: 16 }}>
           <span>ID</span>
-          <Input value={newId} onChange={(e) => setNewId(e.target.value)} placeholder="blank: the server picks one" style={{ width: 280 }} data-testid="new-id" />
+          <Input
+            value={newId}
+            status={idError ? "error" : undefined}
+            onChange={(e) => setNewId(e.target.value)}
+            placeholder={def.postAllowed ? "blank: the server picks one" : "required"}
+            style={{ width: 280 }}
+            data-testid="new-id"
+          />
+          {idError && <Typography.Text type="danger">an ID is required for a new {def.noun}</Typography.Text>}
         </Space>
       )}
       <Tabs

@@ -19,12 +19,15 @@ export interface ResourceEditorProps {
   def: ResourceDef;
   collection: string;
   id?: string;
+  /** Where Back and Cancel go. */
   backTo: string;
+  /** The URL prefix of items of this collection; defaults to `backTo`. */
+  itemBase?: string;
   titlePrefix?: string;
 }
 
 /** Loads what the editor needs, then shows it. */
-export function ResourceEditor({ def, collection, id, backTo, titlePrefix = "" }: ResourceEditorProps) {
+export function ResourceEditor({ def, collection, id, backTo, itemBase, titlePrefix = "" }: ResourceEditorProps) {
   const isNew = id === undefined;
   const [metadataPlugin, setMetadataPlugin] = useState<string | undefined>(id);
   const stored = useQuery({ queryKey: ["item", collection, id], queryFn: () => getItem(collection, id ?? ""), enabled: !isNew });
@@ -71,6 +74,7 @@ export function ResourceEditor({ def, collection, id, backTo, titlePrefix = "" }
           schema={schema.data}
           stored={stored.data?.value as Json | undefined}
           backTo={backTo}
+          itemBase={itemBase ?? backTo}
         />
       )}
       {!isNew && def.path === "consumers" && id && (

@@ -47,6 +47,7 @@ export function ResourceList({ def, collection, linkBase, embedded }: ResourceLi
       await deleteItem(collection, id);
       message.success(`Deleted ${def.noun} ${id}`);
       await queryClient.invalidateQueries({ queryKey: ["list", collection] });
+      await queryClient.invalidateQueries({ queryKey: ["all", collection] });
       waitUntilLive()
         .then((rev) => message.info(`Live on the data plane (revision ${rev})`))
         .catch(() => undefined);

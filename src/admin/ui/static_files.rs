@@ -78,12 +78,13 @@ pub fn content_type(path: &Path) -> &'static str {
     }
 }
 
-/// Whether the last segment of `rel` has an extension (`app.js`): such a
-/// path names a file, never an SPA route.
-fn has_extension(rel: &Path) -> bool {
-    rel.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.contains('.'))
+/// Whether `rel` names a static file rather than an SPA route: anything under
+/// `assets/`, or a last segment with a file type served here (`app.js`).
+/// Resource ids may hold dots (`/ui/ssls/shop.example.com`), so a dot alone
+/// does not make a file.
+fn names_a_file(rel: &Path) -> bool {
+    rel.starts_with(ASSETS_DIR)
+        || (rel.extension().is_some() && content_type(rel) != "application/octet-stream")
 }
 
 /// A file found under the root.
@@ -123,7 +124,7 @@ pub async fn resolve(root: &Path, raw: &str) -> Result<Found, StaticError> {
             immutable: rel.starts_with(ASSETS_DIR),
             path: p,
         }),
-        _ if has_extension(&rel) => Err(StaticError::NotFound),
+        _ if names_a_file(&rel) => Err(StaticError::NotFound),
         _ => Ok(spa()),
     }
 }
@@ -281,7 +282,9 @@ mod tests {
         assert!(f.immutable && !f.index);
         assert!(resolve(&root, "").await.unwrap().index);
         assert!(resolve(&root, "routes/1/edit").await.unwrap().index);
-        assert!(resolve(&root, "assets").await.unwrap().index);
+        assert!(resolve(&root, "ssls/shop.example.com").await.unwrap().index);
+        assert_eq!(resolve(&root, "assets").await, Err(StaticError::NotFound));
+        assert_eq!(resolve(&root, "app.css").await, Err(StaticError::NotFound));
         assert_eq!(
             resolve(&root, "assets/missing.js").await,
             Err(StaticError::NotFound)

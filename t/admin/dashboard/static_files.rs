@@ -80,6 +80,20 @@ async fn dashboard_files_with_types_cache_headers_and_spa_fallback() {
     let r = send(&gw, Method::GET, "/ui/assets/missing-1234.js", None).await;
     assert_status!(gw, r, 404, "a missing script");
     assert_protected(&gw, &r, "a missing script");
+    let r = send(&gw, Method::GET, "/ui/main.css", None).await;
+    assert_status!(gw, r, 404, "a missing stylesheet");
+
+    // Resource ids may hold dots: a link to one still opens the app.
+    for path in ["/ui/ssls/shop.example.com", "/ui/routes/api.v1"] {
+        let r = send(&gw, Method::GET, path, None).await;
+        gw_assert!(
+            gw,
+            r.status == 200 && r.body == INDEX,
+            "{path}: the SPA's index.html, got {} {}",
+            r.status,
+            r.body
+        );
+    }
 
     let r = send(&gw, Method::HEAD, "/ui/assets/app-3f9a1c.js", None).await;
     gw_assert!(
