@@ -58,14 +58,21 @@ async function open(path) {
 
 /** Review the diff, save, and wait for the notice that the data plane serves it. */
 async function reviewAndSave(expectInDiff) {
-  const live = page.locator(".ant-notification-notice", { hasText: "Live on the data plane" });
-  const before = await live.count();
+  // Earlier notices close on their own timer; close them now so the one
+  // awaited below can only be this save's.
+  const notices = page.locator(".ant-notification-notice");
+  while ((await notices.count()) > 0) {
+    await notices.first().locator(".ant-notification-notice-close").click().catch(() => undefined);
+    await page.waitForTimeout(50);
+  }
   await page.getByTestId("review").click();
   const diff = page.getByTestId("diff");
   await diff.waitFor();
   for (const text of expectInDiff) assert.match(await diff.innerText(), new RegExp(text), `the diff shows ${text}`);
   await page.getByTestId("confirm-save").click();
-  await eventually("the live-on-the-data-plane notice", async () => (await live.count()) > before);
+  await diff.waitFor({ state: "hidden" });
+  assert.equal(await page.getByTestId("api-error").count(), 0, "the save was accepted");
+  await page.locator(".ant-notification-notice", { hasText: "Live on the data plane" }).waitFor();
 }
 
 /** Choose `option` in the Ant Design select with test id `testId`. */
@@ -266,6 +273,13 @@ describe("dashboard in a browser", () => {
       assert.equal(await page.getByTestId("api-error").count(), 0, `no error on the ${p} page`);
       await shot(`list-${p}`);
     }
+    // Plugin metadata is one item per plugin: picking one that exists opens it.
+    await open("/plugin_metadata/new");
+    await choose("metadata-plugin", "http-logger");
+    await page.waitForURL(/\/ui\/plugin_metadata\/http-logger$/);
+    await page.getByTestId("resource-form").waitFor();
+    await shot("plugin-metadata-edit");
+
     // A certificate's private key is never shown, in the form or the JSON.
     await open("/ssls/shop");
     await page.locator("#root_cert").waitFor();

@@ -25,6 +25,11 @@ export interface ChartData {
   series: string[];
 }
 
+/** The row key of a series: prefixed, so a consumer named `time` keeps the x axis intact. */
+export function seriesKey(name: string): string {
+  return `s:${name}`;
+}
+
 /** The label of a point along a dimension; an empty label reads as `(none)`. */
 export function labelOf(p: LlmPoint, d: Dimension): string {
   return p[d] || "(none)";
@@ -63,14 +68,14 @@ export function chartData(points: LlmPoint[], d: Dimension, m: Measure, axis?: T
   if (axis && axis.interval > 0) {
     for (let t = axis.start; t <= axis.end; t += axis.interval) {
       const row: Record<string, number> = { time: t };
-      for (const s of series) row[s] = 0;
+      for (const s of series) row[seriesKey(s)] = 0;
       byTime.set(t, row);
     }
   }
   for (const p of points) {
     const t = step(p.time);
     const row = byTime.get(t) ?? { time: t };
-    const key = kept.has(labelOf(p, d)) ? labelOf(p, d) : "other";
+    const key = seriesKey(kept.has(labelOf(p, d)) ? labelOf(p, d) : "other");
     row[key] = (row[key] ?? 0) + measureOf(p, m);
     byTime.set(t, row);
   }

@@ -7,7 +7,7 @@ import { Area, AreaChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, X
 import { llmUsage } from "../api/dashboard";
 import { ApiErrorAlert } from "../components/ApiErrorAlert";
 import { clock, usd } from "../lib/format";
-import { chartData, totalsBy, type Dimension, type LlmPoint, type Measure, type TimeAxis } from "../lib/llmSeries";
+import { chartData, seriesKey, totalsBy, type Dimension, type LlmPoint, type Measure, type TimeAxis } from "../lib/llmSeries";
 
 const PALETTE = ["#1f6feb", "#1a7f37", "#bf8700", "#cf222e", "#8250df", "#0a7ea4", "#e16f24", "#57606a", "#999999"];
 const DIMENSIONS: Array<{ value: Dimension; label: string }> = [
@@ -86,7 +86,7 @@ function UsageChart({ title, points, axis, dimension, measure }: UsageChartProps
           <Tooltip labelFormatter={(t) => clock(Number(t))} formatter={(v) => (measure === "cost_usd" ? usd(Number(v)) : String(v))} />
           <Legend />
           {series.map((s, i) => (
-            <Area key={s} type="monotone" dataKey={s} stackId="1" stroke={PALETTE[i % PALETTE.length]} fill={PALETTE[i % PALETTE.length]} isAnimationActive={false} />
+            <Area key={s} type="monotone" dataKey={seriesKey(s)} name={s} stackId="1" stroke={PALETTE[i % PALETTE.length]} fill={PALETTE[i % PALETTE.length]} isAnimationActive={false} />
           ))}
         </AreaChart>
       </ResponsiveContainer>

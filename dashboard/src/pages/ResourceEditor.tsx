@@ -3,7 +3,7 @@
 // the full schema; a diff before saving; then a notice once the data plane
 // serves the change.
 import { useState } from "react";
-import { Link } from "react-router-dom";
+import { Link, useNavigate } from "react-router-dom";
 import { useQuery } from "@tanstack/react-query";
 import { Card, Select, Space, Spin, Typography } from "antd";
 import { enabledPlugins, getItem, pluginSchema, resourceSchema } from "../api/admin";
@@ -30,6 +30,17 @@ export interface ResourceEditorProps {
 export function ResourceEditor({ def, collection, id, backTo, itemBase, titlePrefix = "" }: ResourceEditorProps) {
   const isNew = id === undefined;
   const [metadataPlugin, setMetadataPlugin] = useState<string | undefined>(id);
+  const navigate = useNavigate();
+  // Plugin metadata is one item per plugin: picking a plugin that has some
+  // already edits it, so the diff compares against what is stored.
+  const pickMetadataPlugin = async (name: string) => {
+    try {
+      await getItem(collection, name);
+      navigate(`${itemBase ?? backTo}/${encodeURIComponent(name)}`, { replace: true });
+    } catch {
+      setMetadataPlugin(name);
+    }
+  };
   const stored = useQuery({ queryKey: ["item", collection, id], queryFn: () => getItem(collection, id ?? ""), enabled: !isNew });
   const schemaKey = def.schema ?? `metadata:${metadataPlugin ?? ""}`;
   const schema = useQuery({
@@ -55,7 +66,7 @@ export function ResourceEditor({ def, collection, id, backTo, itemBase, titlePre
               style={{ width: 280 }}
               placeholder="Whose metadata"
               value={metadataPlugin}
-              onChange={setMetadataPlugin}
+              onChange={pickMetadataPlugin}
               options={(plugins.data ?? []).map((p) => ({ value: p, label: p }))}
               data-testid="metadata-plugin"
             />
