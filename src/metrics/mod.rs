@@ -158,10 +158,9 @@ pub struct Metrics {
     pub active_connections: AtomicI64,
     /// Accepted client connections since start.
     pub accepted_connections: AtomicI64,
-    /// Responses the proxy sent, every route (not exported: the dashboard's
-    /// traffic view reads it whether or not `prometheus` is on a route).
-    pub responses_total: AtomicU64,
-    /// Of those, responses with a status of 500 or more.
+    /// Proxy responses with a status of 500 or more, every route (not
+    /// exported: the dashboard's error rate reads it, set against
+    /// `http_requests`, whether or not `prometheus` is on a route).
     pub responses_5xx: AtomicU64,
 }
 
@@ -208,7 +207,6 @@ impl Metrics {
             lua_errors: Family::default(),
             active_connections: AtomicI64::new(0),
             accepted_connections: AtomicI64::new(0),
-            responses_total: AtomicU64::new(0),
             responses_5xx: AtomicU64::new(0),
         };
         registry.register(
@@ -271,9 +269,8 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    /// Count one response the proxy sent (one or two relaxed atomic adds).
+    /// Count a response the proxy sent if it is a server error (one relaxed add).
     pub fn count_response(&self, status: http::StatusCode) {
-        self.responses_total.fetch_add(1, Ordering::Relaxed);
         if status.is_server_error() {
             self.responses_5xx.fetch_add(1, Ordering::Relaxed);
         }

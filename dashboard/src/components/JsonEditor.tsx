@@ -4,7 +4,8 @@ import CodeMirror from "@uiw/react-codemirror";
 import { json, jsonParseLinter } from "@codemirror/lang-json";
 import { linter, lintGutter } from "@codemirror/lint";
 import { Alert } from "antd";
-import { describeError, type FieldError } from "../lib/validate";
+import type { FieldError } from "../lib/validate";
+import { ErrorList } from "./ErrorList";
 
 const extensions = [json(), linter(jsonParseLinter()), lintGutter()];
 
@@ -36,23 +37,7 @@ export function JsonEditor({ text, onChange, syntaxError, errors = [], readOnly,
         style={{ border: "1px solid #d9d9d9", borderRadius: 6, fontSize: 13 }}
       />
       {syntaxError && <Alert type="error" showIcon style={{ marginTop: 8 }} title={`Not valid JSON: ${syntaxError}`} data-testid="json-syntax-error" />}
-      {!syntaxError && errors.length > 0 && (
-        <Alert
-          type="error"
-          showIcon
-          style={{ marginTop: 8 }}
-          title="Does not match the schema"
-          description={
-            <ul style={{ margin: 0, paddingLeft: 18 }} data-testid="json-schema-errors">
-              {errors.map((e) => (
-                <li key={describeError(e)}>
-                  <code>{describeError(e)}</code>
-                </li>
-              ))}
-            </ul>
-          }
-        />
-      )}
+      {!syntaxError && <ErrorList errors={errors} title="Does not match the schema" testId="json-schema-errors" style={{ marginTop: 8 }} />}
     </div>
   );
 }

@@ -9,9 +9,11 @@ import { enabledPlugins, pluginSchema } from "../api/admin";
 import { ApiError } from "../api/http";
 import { isObject, mergeFormPart, type Json } from "../lib/document";
 import { pluginFormSchema, uiSchemaFor } from "../lib/schemaForm";
-import { describeError, errorsOutside, toErrorSchema, validateDocument, type FieldError } from "../lib/validate";
+import { errorsOutside, toErrorSchema, validateDocument, type FieldError } from "../lib/validate";
 import { SchemaForm } from "./SchemaForm";
-import { JsonEditor, parseJson } from "./JsonEditor";
+import { ErrorList } from "./ErrorList";
+import { JsonEditor } from "./JsonEditor";
+import { useDocumentTabs } from "./useDocumentTabs";
 
 /** The schema a plugin is checked against here; consumer schemas fall back to the plain one. */
 export async function schemaForPlugin(name: string, type?: "consumer"): Promise<Json> {
@@ -116,36 +118,11 @@ interface PluginDrawerProps {
 /** One plugin's settings: form or JSON, checked against its schema on apply. */
 function PluginDrawer({ name, initial, schemaType, readOnly, onClose, onApply }: PluginDrawerProps) {
   const schema = useQuery({ queryKey: ["pluginSchema", name, schemaType], queryFn: () => schemaForPlugin(name, schemaType) });
-  const [conf, setConf] = useState<Json>(initial);
-  const [tab, setTab] = useState("form");
-  const [text, setText] = useState(() => JSON.stringify(initial, null, 2));
-  const [syntaxError, setSyntaxError] = useState<string | null>(null);
+  const { doc: conf, setDoc: setConf, tab, text, setText, syntaxError, current, switchTab } = useDocumentTabs(initial);
   const [errors, setErrors] = useState<FieldError[] | null>(null);
 
   const formSchema = useMemo(() => (schema.data ? pluginFormSchema(schema.data) : null), [schema.data]);
   const fields = formSchema && isObject(formSchema.properties) ? Object.keys(formSchema.properties) : [];
-
-  const current = (): Json | null => {
-    if (tab !== "json") return conf;
-    const parsed = parseJson(text);
-    if (parsed.error || !isObject(parsed.value)) {
-      setSyntaxError(parsed.error ?? "the settings must be a JSON object");
-      return null;
-    }
-    return parsed.value;
-  };
-
-  const switchTab = (next: string) => {
-    if (next === "json") {
-      setText(JSON.stringify(conf, null, 2));
-    } else {
-      const c = current();
-      if (!c) return;
-      setConf(c);
-    }
-    setSyntaxError(null);
-    setTab(next);
-  };
 
   const apply = () => {
     const c = current();
@@ -200,15 +177,7 @@ function PluginDrawer({ name, initial, schemaType, readOnly, onClose, onApply }:
           ]}
         />
       )}
-      {outside.length > 0 && (
-        <Alert
-          type="error"
-          showIcon
-          title="Does not match the plugin's schema"
-          description={outside.map((e) => <div key={describeError(e)}><code>{describeError(e)}</code></div>)}
-          data-testid="plugin-errors"
-        />
-      )}
+      <ErrorList errors={outside} title="Does not match the plugin's schema" testId="plugin-errors" />
       {errors && errors.length === 0 && <Typography.Text type="success">Valid</Typography.Text>}
     </Drawer>
   );

@@ -8,7 +8,9 @@ import { request } from "../api/http";
 import { waitUntilLive } from "../api/dashboard";
 import { ApiErrorAlert } from "../components/ApiErrorAlert";
 import { DiffView } from "../components/DiffView";
-import { JsonEditor, parseJson } from "../components/JsonEditor";
+import { ErrorList } from "../components/ErrorList";
+import { JsonEditor } from "../components/JsonEditor";
+import { useDocumentTabs } from "../components/useDocumentTabs";
 import { PluginsEditor } from "../components/PluginsEditor";
 import { SchemaForm } from "../components/SchemaForm";
 import { documentDiff, hasChanges, type DiffLine } from "../lib/diff";
@@ -17,7 +19,7 @@ import { nodesForDocument, nodesToArray } from "../lib/nodes";
 import type { ResourceDef } from "../lib/resources";
 import { documentToValidate, saveRequest, savedId } from "../lib/saveTarget";
 import { formSchema, simplifySchema, uiSchemaFor } from "../lib/schemaForm";
-import { describeError, errorsOutside, toErrorSchema, validateDocument, type FieldError } from "../lib/validate";
+import { errorsOutside, toErrorSchema, validateDocument, type FieldError } from "../lib/validate";
 import { useSession } from "../session";
 
 /** Props of the editing surface. */
@@ -48,13 +50,14 @@ export function EditorBody({ def, collection, id, isNew, schema, stored, backTo,
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const original = useMemo(() => (stored ? editableDocument(stored, def.secretFields) : null), [stored, def.secretFields]);
-  const [doc, setDoc] = useState<Json>(() => original ?? {});
+  const [errors, setErrors] = useState<FieldError[] | null>(null);
+  /** Problems of a document; a write-only field left out while editing keeps its stored value. */
+  const check = (d: Json): FieldError[] => validateDocument(schema, documentToValidate(def, isNew, d));
+  const { doc, setDoc, tab, text, setText, syntaxError, current, switchTab } = useDocumentTabs(original ?? {}, (d) => {
+    if (errors) setErrors(check(d));
+  });
   const [newId, setNewId] = useState("");
   const [idError, setIdError] = useState(false);
-  const [tab, setTab] = useState("form");
-  const [text, setText] = useState("");
-  const [syntaxError, setSyntaxError] = useState<string | null>(null);
-  const [errors, setErrors] = useState<FieldError[] | null>(null);
   const [review, setReview] = useState<{ doc: Json; lines: DiffLine[] } | null>(null);
   const [saveError, setSaveError] = useState<unknown>(null);
   const [saving, setSaving] = useState(false);
@@ -76,21 +79,6 @@ export function EditorBody({ def, collection, id, isNew, schema, stored, backTo,
 
   const idForSave = isNew ? (def.schema === null ? id : newId.trim() || undefined) : id;
 
-  /** The document as the active tab holds it, or null when the JSON does not parse. */
-  const currentDoc = (): Json | null => {
-    if (tab !== "json") return doc;
-    const parsed = parseJson(text);
-    if (parsed.error || !isObject(parsed.value)) {
-      setSyntaxError(parsed.error ?? "the document must be a JSON object");
-      return null;
-    }
-    setSyntaxError(null);
-    return parsed.value;
-  };
-
-  /** Problems of a document; a write-only field left out while editing keeps its stored value. */
-  const check = (d: Json): FieldError[] => validateDocument(schema, documentToValidate(def, isNew, d));
-
   const changeDoc = (next: Json) => {
     setDoc(next);
     if (errors) setErrors(check(next));
@@ -102,22 +90,9 @@ export function EditorBody({ def, collection, id, isNew, schema, stored, backTo,
     changeDoc(merged);
   };
 
-  const switchTab = (next: string) => {
-    if (next === "json") {
-      setText(JSON.stringify(doc, null, 2));
-      setSyntaxError(null);
-    } else {
-      const d = currentDoc();
-      if (!d) return;
-      changeDoc(d);
-    }
-    setTab(next);
-  };
-
   const startReview = () => {
-    const d = currentDoc();
+    const d = current();
     if (!d) return;
-    if (tab === "json") setDoc(d);
     const found = check(d);
     setErrors(found);
     const missingId = isNew && def.idField === "id" && !def.postAllowed && def.schema !== null && !newId.trim();
@@ -213,16 +188,7 @@ export function EditorBody({ def, collection, id, isNew, schema, stored, backTo,
           }}
         />
       )}
-      {tab === "form" && outside.length > 0 && (
-        <Alert
-          type="error"
-          showIcon
-          style={{ marginTop: 16 }}
-          title="Does not match the schema"
-          description={outside.map((e) => <div key={describeError(e)}><code>{describeError(e)}</code></div>)}
-          data-testid="document-errors"
-        />
-      )}
+      {tab === "form" && <ErrorList errors={outside} title="Does not match the schema" testId="document-errors" style={{ marginTop: 16 }} />}
       {!readOnly && (
         <Space style={{ marginTop: 24 }}>
           <Button type="primary" onClick={startReview} data-testid="review">

@@ -158,7 +158,8 @@ impl Reading {
         let m = crate::metrics::global();
         Reading {
             at: Instant::now(),
-            responses: m.responses_total.load(Ordering::Relaxed),
+            // Every proxied request; one still in flight counts as answered.
+            responses: m.http_requests.get(),
             errors: m.responses_5xx.load(Ordering::Relaxed),
             llm: llm.read(),
         }
