@@ -69,6 +69,7 @@ fn bench_vars(c: &mut Criterion) {
     let conn = ConnInfo {
         remote: SocketAddr::from(([10, 1, 2, 3], 50000)),
         local: SocketAddr::from(([127, 0, 0, 1], 9080)),
+        tls: None,
     };
     let cases = [
         ("one_condition", json!([["arg_v", "==", "42"]])),
@@ -105,7 +106,7 @@ fn bench_vars(c: &mut Criterion) {
                 continue;
             }
         };
-        let vars = RequestVars::new(&req, "/api/items", Some("api.example.com"), conn);
+        let vars = RequestVars::new(&req, "/api/items", Some("api.example.com"), &conn);
         assert!(expr.eval(&vars), "{name} matches the request");
         group.bench_function(name, |b| b.iter(|| black_box(expr.eval(black_box(&vars)))));
     }

@@ -66,6 +66,7 @@ cat >"$DIR/config.yaml" <<YAML
 apisix:
   node_listen: [{ip: 127.0.0.1, port: $PROXY}]
   status: {ip: 127.0.0.1, port: $STATUS}
+  ssl: {enable: false}
 nginx_config:
   worker_processes: 1
   error_log_level: error

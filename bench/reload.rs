@@ -249,7 +249,7 @@ fn end_to_end(n: usize, writes: usize) -> Result<(), String> {
     std::fs::write(
         &config,
         format!(
-            "apisix:\n  node_listen: {proxy}\n  status: {{ip: 127.0.0.1, port: {status}}}\nnginx_config:\n  worker_processes: 1\n  error_log_level: error\ndeployment:\n  admin:\n    admin_listen: {{ip: 127.0.0.1, port: {admin}}}\n    admin_key: [{{name: admin, key: {ADMIN_KEY}, role: admin}}]\n  etcd:\n    host: [\"http://{endpoint}\"]\nstrait:\n  data_dir: \"{}\"\n  snapshot_file: \"{}\"\n",
+            "apisix:\n  node_listen: {proxy}\n  status: {{ip: 127.0.0.1, port: {status}}}\n  ssl: {{enable: false}}\nnginx_config:\n  worker_processes: 1\n  error_log_level: error\ndeployment:\n  admin:\n    admin_listen: {{ip: 127.0.0.1, port: {admin}}}\n    admin_key: [{{name: admin, key: {ADMIN_KEY}, role: admin}}]\n  etcd:\n    host: [\"http://{endpoint}\"]\nstrait:\n  data_dir: \"{}\"\n  snapshot_file: \"{}\"\n",
             dir.path().join("data").display(),
             dir.path().join("snap.json").display()
         ),

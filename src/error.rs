@@ -27,6 +27,10 @@ pub enum ProxyError {
     /// The client's request could not be read.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The SSL object requires a client certificate for this URI and the
+    /// client sent none (APISIX's message).
+    #[error("client certificate was not present")]
+    ClientCertRequired,
     /// The request body is larger than a plugin that reads it accepts.
     #[error("413 Request Entity Too Large")]
     PayloadTooLarge,
@@ -41,7 +45,7 @@ impl ProxyError {
             | ProxyError::NoAvailableNode(_)
             | ProxyError::UpstreamFailed(_) => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BadRequest(_) | ProxyError::ClientCertRequired => StatusCode::BAD_REQUEST,
             ProxyError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
@@ -49,8 +53,10 @@ impl ProxyError {
     /// Log it at the level it deserves (404s and client errors are not logged).
     pub fn log(&self, route_id: Option<&str>) {
         match self {
-            ProxyError::RouteNotFound | ProxyError::BadRequest(_) | ProxyError::PayloadTooLarge => {
-            }
+            ProxyError::RouteNotFound
+            | ProxyError::BadRequest(_)
+            | ProxyError::ClientCertRequired
+            | ProxyError::PayloadTooLarge => {}
             _ => tracing::error!(route = route_id.unwrap_or("-"), "{self}"),
         }
     }

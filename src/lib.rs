@@ -17,4 +17,5 @@ pub mod router;
 pub mod schema;
 pub mod server;
 pub mod status;
+pub mod tls;
 pub mod upstream;

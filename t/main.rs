@@ -14,3 +14,4 @@ mod data_plane;
 mod llm;
 mod lua;
 mod plugins;
+mod tls;

@@ -239,6 +239,7 @@ class Strait:
             f"""apisix:
   node_listen: [{{ip: 127.0.0.1, port: {self.proxy_port}}}]
   status: {{ip: 127.0.0.1, port: {self.status_port}}}
+  ssl: {{enable: false}}
 nginx_config:
   worker_processes: 1
   error_log_level: error

@@ -116,6 +116,7 @@ export async function startEnv() {
 apisix:
   node_listen: ${proxyPort}
   status: {ip: 127.0.0.1, port: ${statusPort}}
+  ssl: {enable: false}
 deployment:
   role: traditional
   role_traditional: {config_provider: etcd}

@@ -66,6 +66,11 @@ pub struct ApisixSection {
     pub enable_ipv6: bool,
     /// Encryption at rest of secret fields (SSL private keys) written through the Admin API.
     pub data_encryption: DataEncryptionSection,
+    /// HTTP/2 on every proxy listener: through ALPN on TLS, and cleartext
+    /// (h2c, prior knowledge) next to HTTP/1.1 on the plain listeners.
+    pub enable_http2: bool,
+    /// The TLS listener and its defaults.
+    pub ssl: SslSection,
 }
 
 impl Default for ApisixSection {
@@ -76,7 +81,94 @@ impl Default for ApisixSection {
             router: RouterSection::default(),
             enable_ipv6: false,
             data_encryption: DataEncryptionSection::default(),
+            enable_http2: true,
+            ssl: SslSection::default(),
         }
+    }
+}
+
+/// `apisix.ssl`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SslSection {
+    /// Listen for TLS at all.
+    pub enable: bool,
+    /// TLS listeners (`[{ip, port}]`; port 9443 and all interfaces by default).
+    pub listen: Vec<SslListen>,
+    /// TLS versions offered unless an SSL object sets its own (`TLSv1.2 TLSv1.3`).
+    pub ssl_protocols: String,
+    /// OpenSSL cipher list. Accepted for APISIX compatibility, not applied:
+    /// rustls offers only AEAD suites with forward secrecy (its defaults).
+    pub ssl_ciphers: Option<String>,
+    /// TLS session tickets; off as in APISIX (sessions resume by id).
+    pub ssl_session_tickets: bool,
+    /// CA certificates trusted towards upstreams (`tls.verify`) and etcd:
+    /// `system` (the OS bundle) or a PEM file.
+    pub ssl_trusted_certificate: String,
+    /// The server name looked up for clients that send no SNI.
+    pub fallback_sni: Option<String>,
+    /// Certificate served when no SSL object matches (PEM file; with `ssl_cert_key`).
+    pub ssl_cert: Option<PathBuf>,
+    /// Private key of `ssl_cert`.
+    pub ssl_cert_key: Option<PathBuf>,
+}
+
+impl Default for SslSection {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            listen: vec![SslListen {
+                ip: None,
+                port: 9443,
+                enable_http3: false,
+            }],
+            ssl_protocols: "TLSv1.2 TLSv1.3".into(),
+            ssl_ciphers: None,
+            ssl_session_tickets: false,
+            ssl_trusted_certificate: "system".into(),
+            fallback_sni: None,
+            ssl_cert: None,
+            ssl_cert_key: None,
+        }
+    }
+}
+
+/// One entry of `apisix.ssl.listen`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SslListen {
+    /// Address to bind; all interfaces when absent.
+    #[serde(default)]
+    pub ip: Option<IpAddr>,
+    /// Port to bind.
+    #[serde(default = "default_ssl_port")]
+    pub port: u16,
+    /// HTTP/3 (QUIC) is not implemented; only `false` is accepted.
+    #[serde(default)]
+    pub enable_http3: bool,
+}
+
+fn default_ssl_port() -> u16 {
+    9443
+}
+
+impl SslSection {
+    /// The addresses of the TLS listeners (none when disabled).
+    pub fn addrs(&self, enable_ipv6: bool) -> Vec<SocketAddr> {
+        if !self.enable {
+            return Vec::new();
+        }
+        let entries: Vec<ListenEntry> = self
+            .listen
+            .iter()
+            .map(|l| {
+                ListenEntry::Addr(ListenAddr {
+                    ip: l.ip,
+                    port: l.port,
+                })
+            })
+            .collect();
+        ListenSpec::List(entries).addrs(enable_ipv6)
     }
 }
 
@@ -408,6 +500,22 @@ pub struct AdminSection {
     pub admin_ui_root: PathBuf,
     /// Admin API version (`v3`).
     pub admin_api_version: String,
+    /// Serve the Admin API over TLS (on `admin_listen`), with `admin_api_mtls`.
+    pub https_admin: bool,
+    /// Certificate, key and optional client CA of the HTTPS Admin API.
+    pub admin_api_mtls: AdminMtlsSection,
+}
+
+/// `deployment.admin.admin_api_mtls`: PEM files.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminMtlsSection {
+    /// The Admin API's certificate.
+    pub admin_ssl_cert: Option<PathBuf>,
+    /// Its private key.
+    pub admin_ssl_cert_key: Option<PathBuf>,
+    /// When set, clients must present a certificate issued by this CA.
+    pub admin_ssl_ca_cert: Option<PathBuf>,
 }
 
 impl Default for AdminSection {
@@ -423,6 +531,8 @@ impl Default for AdminSection {
             enable_admin_ui: true,
             admin_ui_root: PathBuf::from("dashboard/dist"),
             admin_api_version: "v3".to_string(),
+            https_admin: false,
+            admin_api_mtls: AdminMtlsSection::default(),
         }
     }
 }
@@ -455,6 +565,33 @@ pub struct EtcdSection {
     pub user: Option<String>,
     /// Optional password for etcd authentication.
     pub password: Option<String>,
+    /// TLS towards `https://` endpoints.
+    pub tls: EtcdTlsSection,
+}
+
+/// `deployment.etcd.tls`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EtcdTlsSection {
+    /// Client certificate (PEM file) for etcd's client-certificate auth.
+    pub cert: Option<PathBuf>,
+    /// Its private key.
+    pub key: Option<PathBuf>,
+    /// Verify etcd's certificate against `apisix.ssl.ssl_trusted_certificate`.
+    pub verify: bool,
+    /// The name checked in etcd's certificate (default: the endpoint's host).
+    pub sni: Option<String>,
+}
+
+impl Default for EtcdTlsSection {
+    fn default() -> Self {
+        Self {
+            cert: None,
+            key: None,
+            verify: true,
+            sni: None,
+        }
+    }
 }
 
 impl Default for EtcdSection {
@@ -466,6 +603,7 @@ impl Default for EtcdSection {
             resync_delay: 1.0,
             user: None,
             password: None,
+            tls: EtcdTlsSection::default(),
         }
     }
 }
@@ -609,14 +747,24 @@ impl BootstrapConfig {
                 "at least one endpoint is required".into(),
             ));
         }
-        for h in &etcd.host {
-            if h.starts_with("https://") {
-                return Err((
-                    "deployment.etcd.host",
-                    format!("`{h}`: etcd over TLS is not supported yet"),
-                ));
-            }
+        let schemes: Vec<bool> = etcd
+            .host
+            .iter()
+            .map(|h| h.starts_with("https://"))
+            .collect();
+        if schemes.iter().any(|t| *t) && schemes.iter().any(|t| !*t) {
+            return Err((
+                "deployment.etcd.host",
+                "mixes http:// and https:// endpoints: use one scheme for all".into(),
+            ));
         }
+        if etcd.tls.cert.is_some() != etcd.tls.key.is_some() {
+            return Err((
+                "deployment.etcd.tls",
+                "`cert` and `key` go together: give both or neither".into(),
+            ));
+        }
+        self.check_ssl()?;
         if !etcd.prefix.starts_with('/') || etcd.prefix.len() < 2 || etcd.prefix.ends_with('/') {
             return Err((
                 "deployment.etcd.prefix",
@@ -674,6 +822,39 @@ impl BootstrapConfig {
                     ),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Checks of `apisix.ssl` and the Admin API's TLS.
+    fn check_ssl(&self) -> Result<(), (&'static str, String)> {
+        let ssl = &self.apisix.ssl;
+        crate::tls::ssl_object::protocol_versions(
+            ssl.ssl_protocols.split_whitespace(),
+            "apisix.ssl.ssl_protocols",
+        )
+        .map_err(|e| ("apisix.ssl.ssl_protocols", e))?;
+        if ssl.listen.iter().any(|l| l.enable_http3) {
+            return Err((
+                "apisix.ssl.listen.enable_http3",
+                "HTTP/3 is not supported: set it to false".into(),
+            ));
+        }
+        if ssl.ssl_cert.is_some() != ssl.ssl_cert_key.is_some() {
+            return Err((
+                "apisix.ssl.ssl_cert",
+                "`ssl_cert` and `ssl_cert_key` go together: give both or neither".into(),
+            ));
+        }
+        let admin = &self.deployment.admin;
+        let mtls = &admin.admin_api_mtls;
+        if admin.https_admin && (mtls.admin_ssl_cert.is_none() || mtls.admin_ssl_cert_key.is_none())
+        {
+            return Err((
+                "deployment.admin.admin_api_mtls",
+                "missing ssl cert for https admin: set admin_ssl_cert and admin_ssl_cert_key"
+                    .into(),
+            ));
         }
         Ok(())
     }

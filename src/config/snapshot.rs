@@ -11,6 +11,7 @@ use super::compiled::{Route, Service};
 use super::store::{OtherKinds, TypedMaps};
 use crate::plugin::holders::PluginHolders;
 use crate::router::{RouteSpec, Router};
+use crate::tls::TlsStore;
 use crate::upstream::Upstream;
 
 /// Everything the data plane needs to serve a request, built off the hot path.
@@ -30,6 +31,8 @@ pub struct Snapshot {
     pub router: Arc<Router<Route>>,
     /// Global rules, plugin configs, consumer groups and consumers, instantiated.
     pub plugins: Arc<PluginHolders>,
+    /// The certificates served by SNI, and every SSL object by id.
+    pub tls: Arc<TlsStore>,
 }
 
 impl Snapshot {
@@ -69,7 +72,16 @@ impl Snapshot {
             Some(p) if Arc::ptr_eq(&p.others, &maps.others) => p.plugins.clone(),
             _ => Arc::new(PluginHolders::build(&maps.others)),
         };
+        // The SNI index changes only with the SSL objects.
+        let tls = match previous {
+            Some(p) if Arc::ptr_eq(&p.tls.objects, &maps.ssls) => p.tls.clone(),
+            _ => Arc::new(TlsStore::build(
+                maps.ssls.clone(),
+                previous.map(|p| p.tls.as_ref()),
+            )),
+        };
         Snapshot {
+            tls,
             revision,
             routes: maps.routes,
             services: maps.services,

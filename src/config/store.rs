@@ -47,7 +47,10 @@ pub enum Compiled {
     Service(Arc<Service>),
     /// An upstream.
     Upstream(Arc<Upstream>),
-    /// Kinds compiled by later layers (consumers, ssls, ...): kept as validated JSON.
+    /// An SSL object: compiled for the TLS listener, and kept as JSON too
+    /// (the dashboard and the plugin layer read the other kinds as JSON).
+    Ssl(Arc<crate::tls::SslObject>, Arc<serde_json::Value>),
+    /// Kinds compiled by later layers (consumers, global rules, ...): kept as validated JSON.
     Json(Arc<serde_json::Value>),
 }
 
@@ -76,6 +79,8 @@ pub struct TypedMaps {
     pub upstreams: Arc<HashMap<Arc<str>, Arc<Upstream>>>,
     /// Other kinds as validated JSON, by kind and id.
     pub others: Arc<OtherKinds>,
+    /// SSL objects, compiled.
+    pub ssls: Arc<crate::tls::store::SslObjects>,
 }
 
 impl TypedMaps {
@@ -89,6 +94,13 @@ impl TypedMaps {
             }
             Compiled::Upstream(u) => {
                 Arc::make_mut(&mut self.upstreams).insert(id, u);
+            }
+            Compiled::Ssl(o, v) => {
+                Arc::make_mut(&mut self.ssls).insert(id.clone(), o);
+                Arc::make_mut(&mut self.others)
+                    .entry(kind)
+                    .or_default()
+                    .insert(id, v);
             }
             Compiled::Json(v) => {
                 Arc::make_mut(&mut self.others)
@@ -111,6 +123,9 @@ impl TypedMaps {
                 Arc::make_mut(&mut self.upstreams).remove(id);
             }
             _ => {
+                if kind == ResourceKind::Ssl {
+                    Arc::make_mut(&mut self.ssls).remove(id);
+                }
                 if let Some(m) = Arc::make_mut(&mut self.others).get_mut(&kind) {
                     m.remove(id);
                 }
@@ -358,6 +373,9 @@ fn compile(kind: ResourceKind, meta: ItemMeta, value: &[u8]) -> Result<Compiled,
         &mut json,
         matches!(kind, ResourceKind::Consumer | ResourceKind::Credential),
     )?;
+    if kind == ResourceKind::Ssl {
+        crate::tls::ssl_object::decrypt_keys(&mut json)?;
+    }
     compile_value(kind, meta, &mut json, true)
 }
 
@@ -384,6 +402,16 @@ fn compile_value(
             let mut up = Upstream::compile(&conf, &format!("upstream {}", meta.id))?;
             up.id = meta.id.clone();
             Compiled::Upstream(Arc::new(up))
+        }
+        ResourceKind::Ssl => {
+            let ssl = crate::tls::SslObject::compile(meta.id.clone(), json)?;
+            ssl.warn_if_expired();
+            // The private keys live in the compiled object only.
+            if let Some(m) = json.as_object_mut() {
+                m.remove("key");
+                m.remove("keys");
+            }
+            Compiled::Ssl(Arc::new(ssl), Arc::new(std::mem::take(json)))
         }
         _ => Compiled::Json(Arc::new(std::mem::take(json))),
     })

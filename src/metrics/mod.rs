@@ -125,6 +125,22 @@ pub struct LuaErrorLabels {
     pub phase: String,
 }
 
+/// A single `reason` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// Why.
+    pub reason: String,
+}
+
+/// Labels of `apisix_ssl_certificate_expiry_days`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SslLabels {
+    /// SSL object id.
+    pub id: String,
+    /// Its SNIs, comma-separated (empty for client certificates).
+    pub snis: String,
+}
+
 /// Every metric strait exposes.
 pub struct Metrics {
     registry: Registry,
@@ -152,6 +168,13 @@ pub struct Metrics {
     /// `apisix_lua_plugin_errors`: Lua plugin calls that raised an error or
     /// ran out of time or memory, by plugin and phase.
     pub lua_errors: Family<LuaErrorLabels, Counter>,
+    /// `apisix_ssl_handshake_failures`: TLS handshakes that did not
+    /// complete, by reason (`unknown_sni`, `handshake`, `timeout`).
+    pub ssl_handshake_failures: Family<ReasonLabel, Counter>,
+    /// `apisix_ssl_certificate_expiry_days`: whole days until the soonest
+    /// certificate of each SSL object expires (negative once expired),
+    /// refreshed at each scrape.
+    pub ssl_expiry_days: Family<SslLabels, Gauge>,
     /// The LLM metrics.
     pub llm: llm::LlmMetrics,
     /// Open client connections (all listeners).
@@ -205,6 +228,8 @@ impl Metrics {
             upstream_status: Family::default(),
             batch_dropped: Family::default(),
             lua_errors: Family::default(),
+            ssl_handshake_failures: Family::default(),
+            ssl_expiry_days: Family::default(),
             active_connections: AtomicI64::new(0),
             accepted_connections: AtomicI64::new(0),
             responses_5xx: AtomicU64::new(0),
@@ -260,6 +285,16 @@ impl Metrics {
             "Lua plugin calls that failed (error, time budget, memory cap)",
             m.lua_errors.clone(),
         );
+        registry.register(
+            "ssl_handshake_failures",
+            "TLS handshakes that failed, by reason",
+            m.ssl_handshake_failures.clone(),
+        );
+        registry.register(
+            "ssl_certificate_expiry_days",
+            "Days until the soonest certificate of an SSL object expires (negative: expired)",
+            m.ssl_expiry_days.clone(),
+        );
         m.node_info
             .get_or_create(&NodeInfoLabels {
                 hostname: hostname(),
@@ -274,6 +309,15 @@ impl Metrics {
         if status.is_server_error() {
             self.responses_5xx.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Count a TLS handshake that failed.
+    pub fn count_handshake_failure(&self, reason: &str) {
+        self.ssl_handshake_failures
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     /// Refresh the values computed at scrape time (connections, upstream
@@ -301,6 +345,18 @@ impl Metrics {
                     key: key.to_string(),
                 })
                 .set(snapshot.revision);
+        }
+        self.ssl_expiry_days.clear();
+        let now = crate::admin::item_rules::now_seconds();
+        for ssl in snapshot.tls.objects.values() {
+            if let Some(not_after) = ssl.not_after() {
+                self.ssl_expiry_days
+                    .get_or_create(&SslLabels {
+                        id: ssl.id.to_string(),
+                        snis: ssl.snis.join(","),
+                    })
+                    .set(crate::tls::certs::days_left(not_after, now));
+            }
         }
         self.upstream_status.clear();
         for up in snapshot.upstreams.values() {

@@ -108,7 +108,7 @@ impl Ctx {
             http::Request::new(()).into_parts().0,
             String::new(),
             None,
-            self.conn,
+            self.conn.clone(),
             self.snapshot.clone(),
         );
         std::mem::replace(self, shell)
@@ -188,7 +188,7 @@ impl Ctx {
     }
 
     fn request_vars(&self) -> RequestVars<'_> {
-        RequestVars::from_parts(&self.req, &self.path, self.host.as_deref(), self.conn)
+        RequestVars::from_parts(&self.req, &self.path, self.host.as_deref(), &self.conn)
     }
 }
 

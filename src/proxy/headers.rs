@@ -114,8 +114,15 @@ fn ip_value(ip: IpAddr) -> HeaderValue {
 }
 
 /// Add `X-Forwarded-For` (appended), `X-Real-IP`, and `X-Forwarded-Proto/-Host/-Port`
-/// (kept when the client already sent them, as APISIX does).
-pub fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, host: Option<&str>, port: u16) {
+/// (kept when the client already sent them, as APISIX does); `tls` says
+/// whether the client connected over TLS.
+pub fn add_forwarded(
+    headers: &mut HeaderMap,
+    client: IpAddr,
+    host: Option<&str>,
+    port: u16,
+    tls: bool,
+) {
     let (ip, port_value) = forwarded_values(client, port);
     // Several X-Forwarded-For headers are one list (RFC 9110 §5.3), as nginx joins them.
     let mut earlier = String::new();
@@ -138,7 +145,8 @@ pub fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, host: Option<&str>
     }
     headers.insert(X_REAL_IP, ip);
     if !headers.contains_key(&X_FORWARDED_PROTO) {
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        let proto = if tls { "https" } else { "http" };
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     }
     if !headers.contains_key(&X_FORWARDED_HOST) {
         // nginx's $host: lower-case, without the port.
@@ -210,7 +218,7 @@ mod tests {
             ("10.0.0.3", 9443),
         ] {
             let mut h = HeaderMap::new();
-            add_forwarded(&mut h, ip.parse().unwrap(), None, port);
+            add_forwarded(&mut h, ip.parse().unwrap(), None, port, false);
             assert_eq!(h["x-forwarded-for"], ip);
             assert_eq!(h["x-real-ip"], ip);
             assert_eq!(h["x-forwarded-port"], port.to_string().as_str());
@@ -222,7 +230,13 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("9.9.9.9"));
         h.append("x-forwarded-for", HeaderValue::from_static("1.1.1.1"));
-        add_forwarded(&mut h, "10.0.0.2".parse().unwrap(), Some("A.com"), 9080);
+        add_forwarded(
+            &mut h,
+            "10.0.0.2".parse().unwrap(),
+            Some("A.com"),
+            9080,
+            false,
+        );
         assert_eq!(h["x-forwarded-for"], "9.9.9.9, 1.1.1.1, 10.0.0.2");
         assert_eq!(h["x-real-ip"], "10.0.0.2");
         assert_eq!(h["x-forwarded-proto"], "http");

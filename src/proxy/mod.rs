@@ -40,12 +40,14 @@ pub enum ClientBody {
 }
 
 /// Per-connection facts every request on it shares.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     /// The client's address.
     pub remote: SocketAddr,
     /// The local address the client connected to.
     pub local: SocketAddr,
+    /// What the TLS handshake established (None on plain connections).
+    pub tls: Option<Arc<crate::tls::TlsSession>>,
 }
 
 /// Process-wide proxy state shared by all connections.
@@ -71,13 +73,20 @@ impl Proxy {
     async fn serve(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
         let snap = self.shared.load();
         let norm_path = path::normalize(req.uri().path());
+        if let Some(tls) = &conn.tls {
+            // An SSL object with `skip_mtls_uri_regex` lets clients without
+            // a certificate through the handshake; only those URIs serve them.
+            if tls.missing_client_cert(&norm_path) {
+                return ProxyError::ClientCertRequired.into_response();
+            }
+        }
         let host = request_host(&req);
         let route = {
             let host = host.as_ref().map(RequestHost::as_str);
-            let vars = RequestVars::new(&req, &norm_path, host, conn);
+            let vars = RequestVars::new(&req, &norm_path, host, &conn);
             snap.router
                 .find(host, &norm_path, |route: &Route, _params| {
-                    route_accepts(route, &req, &vars, conn)
+                    route_accepts(route, &req, &vars, &conn)
                 })
                 .map(|m| m.route.clone())
         };
@@ -132,8 +141,8 @@ impl Proxy {
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let hash_key = if upstream.hash_key.is_some() {
             let norm_path = path::normalize(req.uri().path());
-            let vars = RequestVars::new(&req, &norm_path, host, conn);
-            hash_key(upstream, &vars, req.headers(), conn)
+            let vars = RequestVars::new(&req, &norm_path, host, &conn);
+            hash_key(upstream, &vars, req.headers(), &conn)
         } else {
             None
         };
@@ -173,7 +182,7 @@ impl Proxy {
         hash_key: Option<Vec<u8>>,
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let (mut parts, body) = req.into_parts();
-        let client_host = parts.headers.get(header::HOST).cloned();
+        let client_host = client_host(&parts);
         let body = self.prepare_body(&parts, body, timeouts).await?;
         headers::strip_hop_by_hop(&mut parts.headers, false);
         headers::add_forwarded(
@@ -181,9 +190,12 @@ impl Proxy {
             conn.remote.ip(),
             host,
             conn.local.port(),
+            conn.tls.is_some(),
         );
         // hyper writes absolute-form URIs as given; upstreams expect origin-form.
         parts.uri = origin_form(&parts.uri);
+        // An HTTP/2 client's request goes upstream as HTTP/1.1.
+        parts.version = http::Version::HTTP_11;
         let resp = forward(
             upstream,
             ForwardRequest {
@@ -240,6 +252,17 @@ impl Proxy {
     }
 }
 
+/// The Host the client asked for: its `Host` header, else the authority
+/// of the request URI (HTTP/2's `:authority`, an absolute-form request).
+fn client_host(parts: &http::request::Parts) -> Option<HeaderValue> {
+    parts.headers.get(header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    })
+}
+
 /// The request host without port, from `Host` or an absolute-form URI: a
 /// view into the header's shared bytes, so no request copies it.
 #[derive(Debug, Clone)]
@@ -283,7 +306,7 @@ fn route_accepts(
     route: &Route,
     req: &Request<Incoming>,
     vars: &RequestVars<'_>,
-    conn: ConnInfo,
+    conn: &ConnInfo,
 ) -> bool {
     if let Some(m) = &route.methods {
         if !m.contains(req.method()) {
@@ -346,7 +369,7 @@ fn hash_key(
     up: &Upstream,
     vars: &RequestVars<'_>,
     headers: &http::HeaderMap,
-    conn: ConnInfo,
+    conn: &ConnInfo,
 ) -> Option<Vec<u8>> {
     use crate::expr::VarLookup;
     let spec = up.hash_key.as_ref()?;

@@ -297,7 +297,14 @@ pub async fn serve(
             }
             let req = Request::from_parts(parts, body);
             proxy
-                .forward_to(&snap, &route, &up, req, ctx.conn, ctx.host.as_deref())
+                .forward_to(
+                    &snap,
+                    &route,
+                    &up,
+                    req,
+                    ctx.conn.clone(),
+                    ctx.host.as_deref(),
+                )
                 .await
         }
         Err(e) => Err(e),

@@ -18,7 +18,7 @@ pub struct RequestVars<'a> {
     headers: &'a HeaderMap,
     path: &'a str,
     host: Option<&'a str>,
-    conn: ConnInfo,
+    conn: &'a ConnInfo,
 }
 
 impl<'a> RequestVars<'a> {
@@ -27,7 +27,7 @@ impl<'a> RequestVars<'a> {
         req: &'a Request<B>,
         path: &'a str,
         host: Option<&'a str>,
-        conn: ConnInfo,
+        conn: &'a ConnInfo,
     ) -> RequestVars<'a> {
         RequestVars {
             method: req.method(),
@@ -45,7 +45,7 @@ impl<'a> RequestVars<'a> {
         parts: &'a http::request::Parts,
         path: &'a str,
         host: Option<&'a str>,
-        conn: ConnInfo,
+        conn: &'a ConnInfo,
     ) -> RequestVars<'a> {
         RequestVars {
             method: &parts.method,
@@ -56,6 +56,25 @@ impl<'a> RequestVars<'a> {
             host,
             conn,
         }
+    }
+
+    /// nginx's TLS variables (`https`, `ssl_server_name`, `ssl_protocol`,
+    /// `ssl_client_verify`, `ssl_client_s_dn`, `ssl_client_i_dn`,
+    /// `ssl_client_serial`); none on a plain connection (`https` is empty).
+    fn tls_var(&self, name: &str) -> Option<Cow<'a, str>> {
+        let tls = self.conn.tls.as_deref();
+        let cert = tls.and_then(|t| t.client_cert.as_ref());
+        let value: &'a str = match name {
+            "https" => return Some(Cow::Borrowed(if tls.is_some() { "on" } else { "" })),
+            "ssl_server_name" => tls?.server_name.as_deref()?,
+            "ssl_protocol" => tls?.protocol,
+            "ssl_client_verify" => tls?.client_verify(),
+            "ssl_client_s_dn" => cert?.subject.as_str(),
+            "ssl_client_i_dn" => cert?.issuer.as_str(),
+            "ssl_client_serial" => cert?.serial.as_str(),
+            _ => return None,
+        };
+        Some(Cow::Borrowed(value))
     }
 
     fn header(&self, name: &str) -> Option<Cow<'a, str>> {
@@ -87,7 +106,11 @@ impl<'a> RequestVars<'a> {
                 }
             }),
             VarName::RequestMethod => Some(Cow::Borrowed(self.method.as_str())),
-            VarName::Scheme => Some(Cow::Borrowed("http")),
+            VarName::Scheme => Some(Cow::Borrowed(if self.conn.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            })),
             VarName::ServerProtocol => Some(Cow::Borrowed(match self.version {
                 Version::HTTP_10 => "HTTP/1.0",
                 Version::HTTP_2 => "HTTP/2.0",
@@ -111,7 +134,7 @@ impl<'a> RequestVars<'a> {
                 } else {
                     ""
                 })),
-                _ => None,
+                other => self.tls_var(other),
             },
         }
     }
@@ -177,6 +200,7 @@ mod tests {
         ConnInfo {
             remote: "10.1.2.3:5555".parse().unwrap(),
             local: "127.0.0.1:9080".parse().unwrap(),
+            tls: None,
         }
     }
 
@@ -189,7 +213,8 @@ mod tests {
             .header("Cookie", "sid=abc; theme=dark")
             .body(())
             .unwrap();
-        let v = RequestVars::new(&req, "/p", Some("Foo.com"), conn());
+        let conn = conn();
+        let v = RequestVars::new(&req, "/p", Some("Foo.com"), &conn);
         let get = |n: &str| v.get(&VarName::parse(n)).map(|c| c.into_owned());
         assert_eq!(get("uri").as_deref(), Some("/p"));
         assert_eq!(get("host").as_deref(), Some("foo.com"));

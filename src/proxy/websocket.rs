@@ -54,6 +54,7 @@ pub async fn proxy(
         conn.remote.ip(),
         host,
         conn.local.port(),
+        conn.tls.is_some(),
     );
     parts.uri = super::origin_form(&parts.uri);
 

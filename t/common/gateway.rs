@@ -48,6 +48,13 @@ pub struct GatewayOpts {
     pub data_key: Option<String>,
     /// Extra environment variables of the process.
     pub env: Vec<(String, String)>,
+    /// Extra keys of the `apisix:` section (2-space indented, e.g.
+    /// `"  enable_http2: false\n"`; `ssl:` is written by the harness, see
+    /// [`GatewayOpts::ssl_yaml`]).
+    pub apisix_yaml: String,
+    /// Extra keys of `apisix.ssl` (4-space indented) next to the `listen`
+    /// entry the harness writes (a free loopback port).
+    pub ssl_yaml: String,
 }
 
 /// The admin key of gateways started with [`GatewayOpts::with_admin`].
@@ -69,6 +76,8 @@ impl Default for GatewayOpts {
             plugin_attr_yaml: String::new(),
             data_key: None,
             env: Vec::new(),
+            apisix_yaml: String::new(),
+            ssl_yaml: String::new(),
         }
     }
 }
@@ -139,6 +148,18 @@ impl GatewayOpts {
         self
     }
 
+    /// Add keys to the `apisix:` section (2-space indented).
+    pub fn apisix_yaml(mut self, yaml: &str) -> GatewayOpts {
+        self.apisix_yaml.push_str(yaml);
+        self
+    }
+
+    /// Add keys to `apisix.ssl` (4-space indented).
+    pub fn ssl_yaml(mut self, yaml: &str) -> GatewayOpts {
+        self.ssl_yaml.push_str(yaml);
+        self
+    }
+
     /// Set `worker_shutdown_timeout` (`"5s"`, `"500ms"`).
     pub fn shutdown_timeout(mut self, t: &str) -> GatewayOpts {
         self.shutdown_timeout = t.to_string();
@@ -152,6 +173,8 @@ pub struct Gateway {
     dir: TempDir,
     /// Proxy port (`apisix.node_listen`).
     pub proxy_port: u16,
+    /// TLS proxy port (`apisix.ssl.listen`).
+    pub ssl_port: u16,
     /// Status API port.
     pub status_port: u16,
     /// Admin API port (listening only with [`GatewayOpts::with_admin`]).
@@ -187,6 +210,7 @@ impl Gateway {
             .tempdir()
             .expect("temp dir for the gateway");
         let proxy_port = free_port();
+        let ssl_port = free_port();
         let status_port = free_port();
         let admin_port = free_port();
         let metrics_port = free_port();
@@ -212,6 +236,7 @@ impl Gateway {
         };
         let config = format!(
             "apisix:\n  node_listen:\n    - ip: 127.0.0.1\n      port: {proxy_port}\n  status:\n    ip: 127.0.0.1\n    port: {status_port}\n\
+             {apisix_extra}  ssl:\n    listen:\n      - ip: 127.0.0.1\n        port: {ssl_port}\n{ssl_extra}\
              nginx_config:\n  worker_processes: 2\n  error_log_level: info\n  worker_shutdown_timeout: {shutdown}\n\
              deployment:\n{role}  etcd:\n    host:\n      - \"{etcd}\"\n    prefix: {prefix}\n    timeout: {timeout}\n    resync_delay: 0.2\n\
              plugin_attr:\n  prometheus:\n    export_addr:\n      ip: 127.0.0.1\n      port: {metrics_port}\n{attrs}\
@@ -223,6 +248,8 @@ impl Gateway {
             data_dir = dir.path().join("data").display(),
             extra = opts.extra_yaml,
             attrs = opts.plugin_attr_yaml,
+            apisix_extra = opts.apisix_yaml,
+            ssl_extra = opts.ssl_yaml,
         );
         if let Some(key) = &opts.data_key {
             let data = dir.path().join("data");
@@ -251,6 +278,7 @@ impl Gateway {
             child: Some(child),
             dir,
             proxy_port,
+            ssl_port,
             status_port,
             admin_port,
             metrics_port,

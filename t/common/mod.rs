@@ -43,6 +43,7 @@ pub mod mock_embeddings;
 pub mod mock_gemini;
 pub mod mock_llm;
 pub mod mock_ollama;
+pub mod tls;
 pub mod upstream;
 
 use std::collections::HashSet;

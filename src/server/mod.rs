@@ -1,19 +1,18 @@
-//! Process wiring: start the config source, the proxy and status listeners,
-//! and shut down gracefully on SIGTERM/SIGINT (stop accepting, let in-flight
-//! requests finish within `nginx_config.worker_shutdown_timeout`, exit).
+//! Process wiring: start the config source, the proxy (HTTP and HTTPS),
+//! admin, metrics and status listeners, and shut down gracefully on
+//! SIGTERM/SIGINT (stop accepting, let in-flight requests finish within
+//! `nginx_config.worker_shutdown_timeout`, exit).
+
+pub mod accept;
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::config::bootstrap::{BootstrapConfig, ConfigProvider, Role};
 use crate::config::disk_cache::DiskCache;
@@ -21,8 +20,14 @@ use crate::config::etcd_source::EtcdSync;
 use crate::config::field_crypto::FieldCrypto;
 use crate::config::yaml_source::YamlSync;
 use crate::config::SharedSnapshot;
-use crate::proxy::{ConnInfo, Proxy};
+use crate::proxy::Proxy;
 use crate::status;
+use crate::tls::settings::ListenerTls;
+use crate::tls::TlsTerminator;
+use accept::{accept_loop, ConnTracker, Transport};
+
+/// How long a client may take to complete a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +52,14 @@ pub enum StartError {
     /// The Admin API's setup is unsafe or its secrets cannot be kept.
     #[error(transparent)]
     Admin(#[from] crate::admin::setup::AdminSetupError),
+    /// A certificate named in the configuration cannot be used.
+    #[error("{key}: {reason}")]
+    Certificate {
+        /// The configuration key (`apisix.ssl.ssl_cert`).
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Put the LLM price table in service: the configured one (which must
@@ -85,6 +98,8 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
         ConfigProvider::Yaml => None,
     };
     crate::plugin::secret_fields::set_keyring(keyring.clone());
+    // SSL objects compile into handshake configurations with these settings.
+    crate::tls::settings::set(listener_tls(&cfg));
     let shared = Arc::new(SharedSnapshot::new());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut background = Vec::new();
@@ -109,17 +124,29 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
         retry_body_buffer_bytes: cfg.strait.retry_body_buffer_bytes,
     });
     let mut listeners = Vec::new();
+    let plain = Transport::Plain {
+        h2c: cfg.apisix.enable_http2,
+    };
     for addr in cfg.apisix.node_listen.addrs(cfg.apisix.enable_ipv6) {
         let l = bind(addr).await?;
         tracing::info!(%addr, "proxy listening");
-        listeners.push(l);
+        listeners.push((l, plain.clone()));
+    }
+    let ssl_addrs = cfg.apisix.ssl.addrs(cfg.apisix.enable_ipv6);
+    if !ssl_addrs.is_empty() {
+        let tls = Transport::Tls(Arc::new(proxy_terminator(&cfg, &shared)?));
+        for addr in ssl_addrs {
+            let l = bind(addr).await?;
+            tracing::info!(%addr, "proxy listening for TLS");
+            listeners.push((l, tls.clone()));
+        }
     }
     let admin = match admin_listener(&cfg, config_path, keyring, &shared).await? {
         Some((listener, api, sampler)) => {
             if let Some(s) = sampler {
                 background.push(tokio::spawn(s.run(shutdown_rx.clone())));
             }
-            Some((listener, api))
+            Some((listener, admin_transport(&cfg)?, api))
         }
         None => None,
     };
@@ -130,10 +157,11 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
 
     let graceful = Arc::new(ConnTracker::default());
     let mut accept_tasks = Vec::new();
-    for l in listeners {
+    for (l, transport) in listeners {
         let p = proxy.clone();
         accept_tasks.push(tokio::spawn(accept_loop(
             l,
+            transport,
             graceful.clone(),
             shutdown_rx.clone(),
             move |req, info| {
@@ -142,9 +170,10 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
             },
         )));
     }
-    if let Some((listener, api)) = admin {
+    if let Some((listener, transport, api)) = admin {
         accept_tasks.push(tokio::spawn(accept_loop(
             listener,
+            transport,
             graceful.clone(),
             shutdown_rx.clone(),
             move |req, info| {
@@ -158,6 +187,7 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
         let uri: Arc<str> = Arc::from(uri);
         accept_tasks.push(tokio::spawn(accept_loop(
             listener,
+            Transport::Plain { h2c: false },
             graceful.clone(),
             shutdown_rx.clone(),
             move |req, _info| {
@@ -170,6 +200,7 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
     let s = shared.clone();
     accept_tasks.push(tokio::spawn(accept_loop(
         status_listener,
+        Transport::Plain { h2c: false },
         graceful.clone(),
         shutdown_rx.clone(),
         move |req, _info| {
@@ -243,8 +274,92 @@ async fn admin_listener(
         listen.port,
     );
     let l = bind(addr).await?;
-    tracing::info!(%addr, "Admin API listening on http://{addr}/apisix/admin");
+    let scheme = if admin.https_admin { "https" } else { "http" };
+    tracing::info!(%addr, "Admin API listening on {scheme}://{addr}/apisix/admin");
     Ok(Some((l, Arc::new(api), sampler)))
+}
+
+/// The TLS listener settings from `apisix.ssl` and `apisix.enable_http2`.
+fn listener_tls(cfg: &BootstrapConfig) -> ListenerTls {
+    let mut settings = ListenerTls {
+        http2: cfg.apisix.enable_http2,
+        ..ListenerTls::default()
+    };
+    // Checked when the configuration was loaded.
+    if let Ok(versions) = crate::tls::ssl_object::protocol_versions(
+        cfg.apisix.ssl.ssl_protocols.split_whitespace(),
+        "apisix.ssl.ssl_protocols",
+    ) {
+        settings.versions = versions;
+    }
+    settings
+}
+
+/// The TLS side of the proxy: SSL objects by SNI, with the fallback
+/// certificate of `apisix.ssl.ssl_cert` when one is configured.
+fn proxy_terminator(
+    cfg: &BootstrapConfig,
+    shared: &Arc<SharedSnapshot>,
+) -> Result<TlsTerminator, StartError> {
+    let ssl = &cfg.apisix.ssl;
+    if ssl.ssl_ciphers.is_some() {
+        tracing::info!("apisix.ssl.ssl_ciphers is not applied: rustls offers its own AEAD suites");
+    }
+    let fallback = match (&ssl.ssl_cert, &ssl.ssl_cert_key) {
+        (Some(cert), Some(key)) => Some(
+            crate::tls::files::served_from_files(
+                "fallback",
+                cert,
+                key,
+                None,
+                &crate::tls::settings::get(),
+            )
+            .map_err(|reason| StartError::Certificate {
+                key: "apisix.ssl.ssl_cert",
+                reason,
+            })?,
+        ),
+        _ => None,
+    };
+    Ok(TlsTerminator::new(
+        shared.clone(),
+        fallback,
+        ssl.fallback_sni.as_ref().map(|s| s.to_ascii_lowercase()),
+        HANDSHAKE_TIMEOUT,
+    ))
+}
+
+/// Plain HTTP, or HTTPS with `deployment.admin.https_admin` (and client
+/// certificates when `admin_api_mtls.admin_ssl_ca_cert` is set).
+fn admin_transport(cfg: &BootstrapConfig) -> Result<Transport, StartError> {
+    let admin = &cfg.deployment.admin;
+    let mtls = &admin.admin_api_mtls;
+    let (true, Some(cert), Some(key)) = (
+        admin.https_admin,
+        &mtls.admin_ssl_cert,
+        &mtls.admin_ssl_cert_key,
+    ) else {
+        return Ok(Transport::Plain { h2c: false });
+    };
+    let settings = ListenerTls {
+        http2: false,
+        ..crate::tls::settings::get().as_ref().clone()
+    };
+    let served = crate::tls::files::served_from_files(
+        "admin",
+        cert,
+        key,
+        mtls.admin_ssl_ca_cert.as_deref(),
+        &settings,
+    )
+    .map_err(|reason| StartError::Certificate {
+        key: "deployment.admin.admin_api_mtls",
+        reason,
+    })?;
+    Ok(Transport::Tls(Arc::new(TlsTerminator::fixed(
+        served,
+        HANDSHAKE_TIMEOUT,
+    ))))
 }
 
 /// The admin listener, its API and the dashboard's sampler (when enabled).
@@ -334,65 +449,6 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
         .map_err(|source| StartError::Bind { addr, source })
 }
 
-/// Accept connections and serve HTTP/1.1 on each until shutdown.
-async fn accept_loop<F, Fut>(
-    listener: TcpListener,
-    graceful: Arc<ConnTracker>,
-    mut shutdown: watch::Receiver<bool>,
-    handler: F,
-) where
-    F: Fn(hyper::Request<hyper::body::Incoming>, ConnInfo) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<hyper::Response<crate::body::ProxyBody>, Infallible>>
-        + Send
-        + 'static,
-{
-    let local = listener.local_addr().ok();
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.changed() => return,
-        };
-        let (stream, remote) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let info = ConnInfo {
-            remote,
-            local: stream.local_addr().ok().or(local).unwrap_or(remote),
-        };
-        let h = handler.clone();
-        let service = service_fn(move |req| h(req, info));
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(60))
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
-        let guard = graceful.open();
-        let mut stop = shutdown.clone();
-        tokio::spawn(async move {
-            let mut conn = std::pin::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
-                    // Finish the request in flight, then close (no keep-alive).
-                    conn.as_mut().graceful_shutdown();
-                    conn.as_mut().await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(client = %remote, "connection ended with error: {e}");
-            }
-            drop(guard);
-        });
-    }
-}
-
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
@@ -413,46 +469,5 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// Counts open connections so shutdown can wait for the last one.
-#[derive(Debug, Default)]
-struct ConnTracker {
-    open: AtomicUsize,
-    closed: Notify,
-}
-
-/// Decrements the tracker when a connection task ends.
-struct ConnGuard(Arc<ConnTracker>);
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        crate::metrics::global()
-            .active_connections
-            .fetch_sub(1, Ordering::Relaxed);
-        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.closed.notify_waiters();
-        }
-    }
-}
-
-impl ConnTracker {
-    fn open(self: &Arc<Self>) -> ConnGuard {
-        let m = crate::metrics::global();
-        m.accepted_connections.fetch_add(1, Ordering::Relaxed);
-        m.active_connections.fetch_add(1, Ordering::Relaxed);
-        self.open.fetch_add(1, Ordering::AcqRel);
-        ConnGuard(self.clone())
-    }
-
-    async fn all_closed(&self) {
-        loop {
-            let notified = self.closed.notified();
-            if self.open.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            notified.await;
-        }
     }
 }
