@@ -70,11 +70,22 @@ pub async fn check_targets_exist(
             continue;
         };
         let key = format!("{}/{}/{}", store.prefix(), r.to.dir(), id);
-        if !store.exists(&key).await? {
-            return Err(AdminError::BadRequest(format!(
+        let missing = || {
+            AdminError::BadRequest(format!(
                 "failed to fetch {name} info by {name} id [{id}], response code: 404",
                 name = r.target_name
-            )));
+            ))
+        };
+        if r.to == ResourceKind::Ssl {
+            // An upstream presents a client certificate: `type: client` only.
+            let item = store.get(&key).await?.ok_or_else(missing)?;
+            if item.value.get("type").and_then(Value::as_str) != Some("client") {
+                return Err(AdminError::BadRequest(format!(
+                    "failed to fetch ssl info by ssl id [{id}], wrong ssl type"
+                )));
+            }
+        } else if !store.exists(&key).await? {
+            return Err(missing());
         }
     }
     Ok(())

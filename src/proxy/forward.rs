@@ -25,6 +25,7 @@ use crate::upstream::connector::{ConnectError, TlsMode};
 use crate::upstream::health::Outcome;
 use crate::upstream::pool::{Conn, PooledBody, SendError};
 use crate::upstream::{Node, Upstream};
+use rustls::sign::CertifiedKey;
 
 /// The request body, either replayable for retries or streamed once.
 pub enum OutgoingBody {
@@ -65,6 +66,8 @@ pub struct ForwardRequest {
     pub hash_key: Option<Vec<u8>>,
     /// Effective timeouts.
     pub timeouts: Timeouts,
+    /// The client certificate for TLS nodes (upstream mTLS), resolved by the caller.
+    pub client_cert: Option<Arc<CertifiedKey>>,
 }
 
 /// Asks [`forward`] to attach an [`UpstreamAnswer`] to the response (a
@@ -151,6 +154,7 @@ pub async fn forward(
         client_host,
         hash_key,
         timeouts,
+        client_cert,
     } = req;
     if up.nodes.is_empty() {
         return Err(ProxyError::NoAvailableNode(up.label.clone()));
@@ -192,7 +196,11 @@ pub async fn forward(
 
         // Connect first: a failed connect leaves the body untouched, so even a
         // streamed body can go to the next node.
-        let conn = match node.pool.checkout(timeouts.connect, sni.as_deref()).await {
+        let conn = match node
+            .pool
+            .checkout(timeouts.connect, sni.as_deref(), client_cert.as_ref())
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 let failure = AttemptFailure::Connect(e, None);
@@ -213,19 +221,17 @@ pub async fn forward(
             break;
         };
         let mut upstream_req = Request::from_parts(request_parts, request_body);
-        if let Some(h) = host {
+        if up.grpc {
+            as_grpc_request(&mut upstream_req, up, host.as_ref());
+        } else if let Some(h) = host {
             upstream_req.headers_mut().insert(http::header::HOST, h);
         }
-        match exchange(
+        let target = Target {
             node,
-            conn,
-            upstream_req,
-            &timeouts,
-            head_wait,
-            sni.as_deref(),
-        )
-        .await
-        {
+            sni: sni.as_deref(),
+            client_cert: client_cert.as_ref(),
+        };
+        match exchange(&target, conn, upstream_req, &timeouts, head_wait).await {
             Ok(resp) => {
                 if let Some(h) = &up.health {
                     h.report_passive(
@@ -295,6 +301,30 @@ fn note_failure(
         "upstream attempt failed: {}",
         failure.message()
     );
+}
+
+/// Shape a request for a gRPC node (HTTP/2): the Host becomes the
+/// `:authority` of an absolute URI, and `te: trailers` is sent as gRPC
+/// servers expect (nginx's `grpc_pass` does the same).
+fn as_grpc_request(req: &mut Request<ProxyBody>, up: &Upstream, host: Option<&HeaderValue>) {
+    let scheme = if up.tls == TlsMode::Plain {
+        "http"
+    } else {
+        "https"
+    };
+    let authority = host.and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    if let Ok(uri) = format!("{scheme}://{authority}{pq}").parse() {
+        *req.uri_mut() = uri;
+    }
+    *req.version_mut() = http::Version::HTTP_2;
+    let headers = req.headers_mut();
+    headers.remove(http::header::HOST);
+    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
 }
 
 fn strip_port(host: &str) -> &str {
@@ -399,16 +429,22 @@ fn io_cause(e: &std::io::Error) -> &'static str {
     }
 }
 
+/// The node of an attempt and how a new connection to it is opened.
+struct Target<'a> {
+    node: &'a Node,
+    sni: Option<&'a str>,
+    client_cert: Option<&'a Arc<CertifiedKey>>,
+}
+
 /// Send on `conn` and wait for the response head. A request the node never
 /// read on a reused connection (closed while idle) is re-sent once on a fresh
 /// connection to the same node.
 async fn exchange(
-    node: &Node,
+    target: &Target<'_>,
     conn: Conn,
     req: Request<ProxyBody>,
     timeouts: &Timeouts,
     wait: Duration,
-    sni: Option<&str>,
 ) -> Result<Response<PooledBody>, AttemptFailure> {
     let reused = conn.reused;
     match tokio::time::timeout(wait, conn.send(req)).await {
@@ -422,7 +458,12 @@ async fn exchange(
             Err(AttemptFailure::NotSent(Some(req), e))
         }
         Ok(Err(SendError::NotSent(req, _))) => {
-            let fresh = match node.pool.connect_fresh(timeouts.connect, sni).await {
+            let fresh = match target
+                .node
+                .pool
+                .connect_fresh(timeouts.connect, target.sni, target.client_cert)
+                .await
+            {
                 Ok(c) => c,
                 Err(e) => return Err(AttemptFailure::Connect(e, Some(req))),
             };

@@ -150,6 +150,10 @@ impl Proxy {
             .timeout
             .or(upstream.timeouts)
             .unwrap_or(Timeouts::DEFAULT);
+        let client_cert = upstream
+            .client_cert
+            .resolve(&snap.tls.objects)
+            .map_err(ProxyError::UpstreamFailed)?;
         // Only upgrade requests pay for the service lookup.
         let websocket_allowed = || {
             route
@@ -166,10 +170,15 @@ impl Proxy {
                 ));
             };
             let req = Request::from_parts(parts, body);
-            return websocket::proxy(upstream, req, conn, host, timeouts, hash_key).await;
+            return websocket::proxy(upstream, req, conn, host, timeouts, hash_key, client_cert)
+                .await;
         }
-        self.forward_http(upstream, req, conn, host, timeouts, hash_key)
-            .await
+        let send = SendOpts {
+            timeouts,
+            hash_key,
+            client_cert,
+        };
+        self.forward_http(upstream, req, conn, host, send).await
     }
 
     async fn forward_http(
@@ -178,9 +187,13 @@ impl Proxy {
         req: Request<ClientBody>,
         conn: ConnInfo,
         host: Option<&str>,
-        timeouts: Timeouts,
-        hash_key: Option<Vec<u8>>,
+        send: SendOpts,
     ) -> Result<Response<ProxyBody>, ProxyError> {
+        let SendOpts {
+            timeouts,
+            hash_key,
+            client_cert,
+        } = send;
         let (mut parts, body) = req.into_parts();
         let client_host = client_host(&parts);
         let body = self.prepare_body(&parts, body, timeouts).await?;
@@ -204,6 +217,7 @@ impl Proxy {
                 client_host,
                 hash_key,
                 timeouts,
+                client_cert,
             },
         )
         .await?;
@@ -250,6 +264,13 @@ impl Proxy {
             ))),
         }
     }
+}
+
+/// How a request goes upstream, worked out before its first attempt.
+struct SendOpts {
+    timeouts: Timeouts,
+    hash_key: Option<Vec<u8>>,
+    client_cert: Option<Arc<rustls::sign::CertifiedKey>>,
 }
 
 /// The Host the client asked for: its `Host` header, else the authority

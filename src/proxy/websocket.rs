@@ -44,6 +44,7 @@ pub async fn proxy(
     host: Option<&str>,
     timeouts: Timeouts,
     hash_key: Option<Vec<u8>>,
+    client_cert: Option<std::sync::Arc<rustls::sign::CertifiedKey>>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let client_upgrade = hyper::upgrade::on(&mut req);
     let (mut parts, _body) = req.into_parts();
@@ -75,7 +76,7 @@ pub async fn proxy(
     up.balancer.on_start(idx);
     let upstream_conn = node
         .pool
-        .connect_dedicated(timeouts.connect, sni.as_deref())
+        .connect_dedicated(timeouts.connect, sni.as_deref(), client_cert.as_ref())
         .await
         .map_err(|e| {
             up.balancer.on_finish(idx, started.elapsed(), true);

@@ -100,6 +100,12 @@ pub async fn run(cfg: BootstrapConfig, config_path: &Path) -> Result<(), StartEr
     crate::plugin::secret_fields::set_keyring(keyring.clone());
     // SSL objects compile into handshake configurations with these settings.
     crate::tls::settings::set(listener_tls(&cfg));
+    crate::tls::trust::load(&cfg.apisix.ssl.ssl_trusted_certificate).map_err(|reason| {
+        StartError::Certificate {
+            key: "apisix.ssl.ssl_trusted_certificate",
+            reason,
+        }
+    })?;
     let shared = Arc::new(SharedSnapshot::new());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut background = Vec::new();

@@ -14,6 +14,7 @@ pub mod session;
 pub mod settings;
 pub mod ssl_object;
 pub mod store;
+pub mod trust;
 
 pub use acceptor::{HandshakeError, TlsTerminator};
 pub use session::TlsSession;

@@ -79,6 +79,7 @@ async fn probe(h: &Health, i: usize) -> Outcome {
             &target.host,
             target.port,
             &tls,
+            &super::connector::ClientTls::default(),
             Some(&target.host_header),
             timeout,
         )

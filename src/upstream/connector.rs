@@ -1,6 +1,8 @@
 //! Opening connections to upstream nodes: DNS, TCP with a connect timeout,
-//! and TLS through rustls (system-independent webpki roots, or no
-//! verification when `tls.verify` is false, APISIX's default).
+//! and TLS through rustls: the server verified against the trusted roots
+//! (`apisix.ssl.ssl_trusted_certificate`) when `tls.verify` is on, not at
+//! all when off (APISIX's default); a client certificate when the upstream
+//! has one (mTLS); ALPN `h2` for gRPC, `http/1.1` otherwise.
 
 use std::io;
 use std::pin::Pin;
@@ -9,7 +11,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::ResolvesClientCert;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -26,6 +30,15 @@ pub enum TlsMode {
         /// Verify the server certificate.
         verify: bool,
     },
+}
+
+/// What a TLS connection offers besides verification.
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    /// Ask for HTTP/2 through ALPN (gRPC) instead of HTTP/1.1.
+    pub http2: bool,
+    /// The client certificate presented to the node (upstream mTLS).
+    pub identity: Option<Arc<CertifiedKey>>,
 }
 
 /// Why a connection could not be opened.
@@ -132,6 +145,7 @@ pub async fn connect(
     host: &str,
     port: u16,
     tls: &TlsMode,
+    client: &ClientTls,
     sni: Option<&str>,
     timeout: Duration,
 ) -> Result<UpstreamStream, ConnectError> {
@@ -171,7 +185,7 @@ pub async fn connect(
                         addr: addr.clone(),
                         source: io::Error::new(io::ErrorKind::InvalidInput, e),
                     })?;
-                let stream = TlsConnector::from(client_config(*verify))
+                let stream = TlsConnector::from(client_config(*verify, client))
                     .connect(server_name, tcp)
                     .await
                     .map_err(|source| ConnectError::Tls {
@@ -188,51 +202,69 @@ pub async fn connect(
     }
 }
 
-/// Shared rustls client configs: one verifying, one not.
-fn client_config(verify: bool) -> Arc<ClientConfig> {
-    static VERIFY: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    static NO_VERIFY: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    let provider = || Arc::new(rustls::crypto::ring::default_provider());
-    if verify {
-        VERIFY
-            .get_or_init(|| {
-                let roots = rustls::RootCertStore {
-                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-                };
-                let builder = ClientConfig::builder_with_provider(provider())
-                    .with_safe_default_protocol_versions();
-                let mut cfg = match builder {
-                    Ok(b) => b.with_root_certificates(roots).with_no_client_auth(),
-                    // The ring provider always supports the default versions.
-                    Err(_) => ClientConfig::builder()
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth(),
-                };
-                cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-                Arc::new(cfg)
+/// The rustls client config for a connection. Without a client
+/// certificate the four combinations (verify or not, h2 or not) are built
+/// once and shared, so TLS sessions resume across connections; with one,
+/// a config is built for the connection (cheap: the roots are shared).
+fn client_config(verify: bool, client: &ClientTls) -> Arc<ClientConfig> {
+    static SHARED: OnceLock<[Arc<ClientConfig>; 4]> = OnceLock::new();
+    if client.identity.is_none() {
+        let shared = SHARED.get_or_init(|| {
+            [(false, false), (false, true), (true, false), (true, true)].map(|(v, h2)| {
+                build_config(
+                    v,
+                    &ClientTls {
+                        http2: h2,
+                        identity: None,
+                    },
+                )
             })
-            .clone()
+        });
+        return shared[usize::from(verify) * 2 + usize::from(client.http2)].clone();
+    }
+    build_config(verify, client)
+}
+
+fn build_config(verify: bool, client: &ClientTls) -> Arc<ClientConfig> {
+    let provider = crate::tls::certs::provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        // The ring provider always supports the default versions.
+        .unwrap_or_else(|_| ClientConfig::builder());
+    let builder = if verify {
+        builder.with_root_certificates(crate::tls::trust::roots())
     } else {
-        NO_VERIFY
-            .get_or_init(|| {
-                let prov = provider();
-                let verifier = Arc::new(NoVerify(prov.clone()));
-                let builder =
-                    ClientConfig::builder_with_provider(prov).with_safe_default_protocol_versions();
-                let mut cfg = match builder {
-                    Ok(b) => b
-                        .dangerous()
-                        .with_custom_certificate_verifier(verifier)
-                        .with_no_client_auth(),
-                    Err(_) => ClientConfig::builder()
-                        .dangerous()
-                        .with_custom_certificate_verifier(verifier)
-                        .with_no_client_auth(),
-                };
-                cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-                Arc::new(cfg)
-            })
-            .clone()
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+    };
+    let mut cfg = match &client.identity {
+        Some(key) => builder.with_client_cert_resolver(Arc::new(Identity(key.clone()))),
+        None => builder.with_no_client_auth(),
+    };
+    cfg.alpn_protocols = if client.http2 {
+        vec![b"h2".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    Arc::new(cfg)
+}
+
+/// Presents one client certificate whatever the server asks.
+#[derive(Debug)]
+struct Identity(Arc<CertifiedKey>);
+
+impl ResolvesClientCert for Identity {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
     }
 }
 

@@ -79,12 +79,65 @@ pub struct Upstream {
     pub timeouts: Option<Timeouts>,
     /// TLS towards the nodes.
     pub tls: TlsMode,
+    /// gRPC (`scheme: grpc`/`grpcs`): HTTP/2 to the nodes.
+    pub grpc: bool,
+    /// The client certificate presented to the nodes (`tls.client_cert`
+    /// or `tls.client_cert_id`).
+    pub client_cert: ClientCert,
     /// Host header policy.
     pub pass_host: PassHost,
     /// Host header when `pass_host` is `rewrite`.
     pub upstream_host: Option<HeaderValue>,
     /// Health state when `checks` is configured.
     pub health: Option<Arc<Health>>,
+}
+
+/// Where an upstream's client certificate comes from.
+#[derive(Debug, Clone)]
+pub enum ClientCert {
+    /// None.
+    None,
+    /// `tls.client_cert` + `tls.client_key`, parsed.
+    Inline(Arc<rustls::sign::CertifiedKey>),
+    /// `tls.client_cert_id`: an SSL object of `type: client`, looked up in
+    /// the snapshot serving the request (so rotating it needs no upstream change).
+    Ssl(Arc<str>),
+}
+
+impl ClientCert {
+    fn compile(t: &crate::config::resource::UpstreamTlsConf) -> Result<ClientCert, String> {
+        match (&t.client_cert, &t.client_key, &t.client_cert_id) {
+            (Some(cert), Some(key), None) => crate::tls::certs::identity(cert, key)
+                .map(|i| ClientCert::Inline(i.key))
+                .map_err(|e| format!("tls.client_cert: {e}")),
+            (None, None, Some(id)) => Ok(ClientCert::Ssl(Arc::from(id.as_str()))),
+            (None, None, None) => Ok(ClientCert::None),
+            _ => Err("tls: give client_cert with client_key, or client_cert_id alone".into()),
+        }
+    }
+
+    /// The certificate to present, from `ssls` for `client_cert_id`; an
+    /// error names a missing object or one that is not `type: client`.
+    pub fn resolve(
+        &self,
+        ssls: &crate::tls::store::SslObjects,
+    ) -> Result<Option<Arc<rustls::sign::CertifiedKey>>, String> {
+        match self {
+            ClientCert::None => Ok(None),
+            ClientCert::Inline(k) => Ok(Some(k.clone())),
+            ClientCert::Ssl(id) => {
+                let ssl = ssls
+                    .get(id)
+                    .ok_or_else(|| format!("failed to get ssl cert: ssl id [{id}] not exits"))?;
+                if ssl.kind != crate::tls::ssl_object::SslType::Client {
+                    return Err(format!(
+                        "failed to get ssl cert: ssl id [{id}]: ssl type should be 'client'"
+                    ));
+                }
+                Ok(ssl.identities.first().map(|i| i.key.clone()))
+            }
+        }
+    }
 }
 
 fn split_host_port(s: &str, default_port: u16) -> Result<(String, u16), String> {
@@ -145,23 +198,23 @@ impl Upstream {
                 "service discovery (discovery_type/service_name) is not supported yet".into(),
             );
         }
-        let tls = match conf.scheme {
-            UpstreamScheme::Http => TlsMode::Plain,
-            UpstreamScheme::Https => {
-                let verify = conf.tls.as_ref().is_some_and(|t| t.verify);
-                if let Some(t) = &conf.tls {
-                    if t.client_cert.is_some() || t.client_cert_id.is_some() {
-                        return Err("upstream mTLS (tls.client_cert) is not supported yet".into());
-                    }
-                }
-                TlsMode::Tls { verify }
-            }
+        let verify = conf.tls.as_ref().is_some_and(|t| t.verify);
+        let (tls, grpc) = match conf.scheme {
+            UpstreamScheme::Http => (TlsMode::Plain, false),
+            UpstreamScheme::Https => (TlsMode::Tls { verify }, false),
+            UpstreamScheme::Grpc => (TlsMode::Plain, true),
+            UpstreamScheme::Grpcs => (TlsMode::Tls { verify }, true),
             other => {
                 return Err(format!(
                 "property \"scheme\" validation failed: `{}` is not supported for HTTP routes yet",
                 format!("{other:?}").to_lowercase()
             ))
             }
+        };
+        // A client certificate is presented on TLS connections only (as APISIX).
+        let client_cert = match (&tls, &conf.tls) {
+            (TlsMode::Tls { .. }, Some(t)) => ClientCert::compile(t)?,
+            _ => ClientCert::None,
         };
         let default_port = if matches!(tls, TlsMode::Plain) {
             80
@@ -243,7 +296,7 @@ impl Upstream {
                 })
                 .map_err(|_| format!("invalid node host `{host}`"))?;
                 Ok(Node {
-                    pool: Pool::new(host.clone(), port, tls.clone(), settings),
+                    pool: Pool::new(host.clone(), port, tls.clone(), grpc, settings),
                     host: host.into(),
                     port,
                     authority: authority.into(),
@@ -276,6 +329,8 @@ impl Upstream {
             },
             timeouts,
             tls,
+            grpc,
+            client_cert,
             pass_host: conf.pass_host,
             upstream_host,
             health,
@@ -380,8 +435,22 @@ mod tests {
                 .unwrap_err()
                 .contains("checks.active.timeout")
         );
-        assert!(compile(r#"{"nodes":{"a:1":1},"scheme":"grpc"}"#)
+        assert!(compile(r#"{"nodes":{"a:1":1},"scheme":"kafka"}"#)
             .unwrap_err()
-            .contains("grpc"));
+            .contains("kafka"));
+        let grpc = compile(r#"{"nodes":{"a:1":1},"scheme":"grpc"}"#).unwrap();
+        assert!(grpc.grpc && grpc.tls == TlsMode::Plain);
+        let grpcs =
+            compile(r#"{"nodes":["a"],"scheme":"grpcs"}"#.replace("[\"a\"]", "{\"a\":1}").as_str())
+                .unwrap();
+        assert!(grpcs.grpc && grpcs.nodes[0].port == 443);
+        let e = compile(
+            r#"{"nodes":{"a:1":1},"scheme":"https","tls":{"client_cert":"x","client_key":"y"}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("tls.client_cert: failed to parse cert"),
+            "{e}"
+        );
     }
 }

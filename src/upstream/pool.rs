@@ -10,6 +10,10 @@
 //! The idle list is behind a `std::sync::Mutex` held only for a push or pop
 //! (no await, no I/O inside), which is cheaper than any lock-free structure
 //! would be at these sizes.
+//!
+//! gRPC nodes speak HTTP/2: one connection per node (and server name)
+//! carries every request as its own stream, so instead of an idle list the
+//! pool keeps that connection's sender and opens a new one when it closes.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
@@ -21,9 +25,11 @@ use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::sign::CertifiedKey;
 
-use super::connector::{connect, ConnectError, TlsMode};
+use super::connector::{connect, ClientTls, ConnectError, TlsMode};
 use crate::body::ProxyBody;
 
 /// Pool limits.
@@ -47,14 +53,26 @@ struct IdleConn {
 
 type IdleList = Mutex<Vec<IdleConn>>;
 
+/// The HTTP/2 connection of a gRPC node, with the server name it was opened for.
+type SharedH2 = Mutex<Option<(Option<Arc<str>>, http2::SendRequest<ProxyBody>)>>;
+
 /// The pool of one node.
 #[derive(Debug)]
 pub struct Pool {
     host: String,
     port: u16,
     tls: TlsMode,
+    /// Speak HTTP/2 (gRPC) instead of HTTP/1.1.
+    http2: bool,
     settings: PoolSettings,
     idle: Arc<IdleList>,
+    h2: SharedH2,
+}
+
+/// How a connection sends requests.
+enum Sender {
+    Http1(SendRequest<ProxyBody>),
+    Http2(http2::SendRequest<ProxyBody>),
 }
 
 impl std::fmt::Debug for IdleConn {
@@ -67,7 +85,7 @@ impl std::fmt::Debug for IdleConn {
 
 /// A connection checked out of the pool for one request.
 pub struct Conn {
-    sender: SendRequest<ProxyBody>,
+    sender: Sender,
     served: u32,
     sni: Option<Arc<str>>,
     /// Whether it came from the idle list (a stale one may fail to send).
@@ -86,14 +104,16 @@ pub enum SendError {
 }
 
 impl Pool {
-    /// An empty pool for `host:port`.
-    pub fn new(host: String, port: u16, tls: TlsMode, settings: PoolSettings) -> Pool {
+    /// An empty pool for `host:port`; `http2` for gRPC nodes.
+    pub fn new(host: String, port: u16, tls: TlsMode, http2: bool, settings: PoolSettings) -> Pool {
         Pool {
             host,
             port,
             tls,
+            http2,
             settings,
             idle: Arc::new(Mutex::new(Vec::new())),
+            h2: Mutex::new(None),
         }
     }
 
@@ -113,13 +133,18 @@ impl Pool {
         self.idle.lock().map(|v| v.len()).unwrap_or(0)
     }
 
-    /// An idle connection if one is usable, else a new one.
+    /// An idle connection if one is usable, else a new one; `identity` is
+    /// the client certificate a new TLS connection presents.
     pub async fn checkout(
         &self,
         connect_timeout: Duration,
         sni: Option<&str>,
+        identity: Option<&Arc<CertifiedKey>>,
     ) -> Result<Conn, ConnectError> {
         let sni = self.sni_key(sni);
+        if self.http2 {
+            return self.checkout_h2(connect_timeout, sni, identity).await;
+        }
         while let Some(mut c) = self.pop_idle(sni.as_deref()) {
             // Ready means the previous exchange is fully done and the socket is
             // open. A connection released at the end of its response becomes
@@ -132,7 +157,7 @@ impl Pool {
                 );
             if ready {
                 return Ok(Conn {
-                    sender: c.sender,
+                    sender: Sender::Http1(c.sender),
                     served: c.served,
                     sni: c.sni,
                     reused: true,
@@ -141,7 +166,43 @@ impl Pool {
                 });
             }
         }
-        self.connect_new(connect_timeout, sni, true).await
+        self.connect_new(connect_timeout, sni, identity, true).await
+    }
+
+    /// The node's HTTP/2 connection, opened when there is none (or it closed).
+    async fn checkout_h2(
+        &self,
+        connect_timeout: Duration,
+        sni: Option<Arc<str>>,
+        identity: Option<&Arc<CertifiedKey>>,
+    ) -> Result<Conn, ConnectError> {
+        let open = {
+            let shared = self.h2.lock().unwrap_or_else(|p| p.into_inner());
+            shared
+                .as_ref()
+                .filter(|(name, s)| *name == sni && !s.is_closed())
+                .map(|(_, s)| s.clone())
+        };
+        if let Some(sender) = open {
+            return Ok(self.h2_conn(sender, sni, true));
+        }
+        self.connect_new(connect_timeout, sni, identity, true).await
+    }
+
+    fn h2_conn(
+        &self,
+        sender: http2::SendRequest<ProxyBody>,
+        sni: Option<Arc<str>>,
+        reused: bool,
+    ) -> Conn {
+        Conn {
+            sender: Sender::Http2(sender),
+            served: 0,
+            sni,
+            reused,
+            home: Weak::new(),
+            settings: self.settings,
+        }
     }
 
     /// A new connection that is never returned to the pool (websocket upgrades).
@@ -149,8 +210,9 @@ impl Pool {
         &self,
         connect_timeout: Duration,
         sni: Option<&str>,
+        identity: Option<&Arc<CertifiedKey>>,
     ) -> Result<Conn, ConnectError> {
-        self.connect_new(connect_timeout, self.sni_key(sni), false)
+        self.connect_new(connect_timeout, self.sni_key(sni), identity, false)
             .await
     }
 
@@ -159,8 +221,9 @@ impl Pool {
         &self,
         connect_timeout: Duration,
         sni: Option<&str>,
+        identity: Option<&Arc<CertifiedKey>>,
     ) -> Result<Conn, ConnectError> {
-        self.connect_new(connect_timeout, self.sni_key(sni), true)
+        self.connect_new(connect_timeout, self.sni_key(sni), identity, true)
             .await
     }
 
@@ -176,29 +239,52 @@ impl Pool {
         &self,
         connect_timeout: Duration,
         sni: Option<Arc<str>>,
+        identity: Option<&Arc<CertifiedKey>>,
         poolable: bool,
     ) -> Result<Conn, ConnectError> {
+        let client = ClientTls {
+            http2: self.http2,
+            identity: identity.cloned(),
+        };
         let stream = connect(
             &self.host,
             self.port,
             &self.tls,
+            &client,
             sni.as_deref(),
             connect_timeout,
         )
         .await?;
+        let handshake_failed = |e: hyper::Error| ConnectError::Tcp {
+            addr: format!("{}:{}", self.host, self.port),
+            source: std::io::Error::other(e),
+        };
+        if self.http2 {
+            let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .handshake(TokioIo::new(stream))
+                .await
+                .map_err(handshake_failed)?;
+            tokio::spawn(async move {
+                // Errors here surface on the streams that used the connection.
+                let _ = conn.await;
+            });
+            if poolable {
+                let mut shared = self.h2.lock().unwrap_or_else(|p| p.into_inner());
+                *shared = Some((sni.clone(), sender.clone()));
+            }
+            return Ok(self.h2_conn(sender, sni, false));
+        }
         let (sender, conn) = hyper::client::conn::http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| ConnectError::Tcp {
-                addr: format!("{}:{}", self.host, self.port),
-                source: std::io::Error::other(e),
-            })?;
+            .map_err(handshake_failed)?;
         tokio::spawn(async move {
             // Errors here surface on the request that used the connection.
             let _ = conn.with_upgrades().await;
         });
         Ok(Conn {
-            sender,
+            sender: Sender::Http1(sender),
             served: 0,
             sni,
             reused: false,
@@ -218,7 +304,11 @@ impl Conn {
         mut self,
         req: Request<ProxyBody>,
     ) -> Result<Response<PooledBody>, SendError> {
-        match self.sender.try_send_request(req).await {
+        let sent = match &mut self.sender {
+            Sender::Http1(s) => s.try_send_request(req).await,
+            Sender::Http2(s) => s.try_send_request(req).await,
+        };
+        match sent {
             Ok(resp) => {
                 self.served += 1;
                 let (parts, body) = resp.into_parts();
@@ -241,8 +331,12 @@ impl Conn {
         }
     }
 
-    /// Put the connection back into its pool if it may serve more requests.
+    /// Put the connection back into its pool if it may serve more requests
+    /// (an HTTP/2 connection stays shared; there is nothing to put back).
     fn release(self) {
+        let Sender::Http1(sender) = self.sender else {
+            return;
+        };
         if self.served >= self.settings.max_requests {
             return;
         }
@@ -252,7 +346,7 @@ impl Conn {
         let mut idle = home.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < self.settings.max_idle {
             idle.push(IdleConn {
-                sender: self.sender,
+                sender,
                 since: Instant::now(),
                 served: self.served,
                 sni: self.sni,

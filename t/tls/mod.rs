@@ -3,10 +3,12 @@
 //! handshakes, per-object TLS versions, HTTP/2 through ALPN and h2c,
 //! client-certificate verification, upstream TLS, gRPC, and etcd over TLS.
 
+mod grpc;
 mod http2;
 mod mtls;
 mod rotation;
 mod sni;
+mod upstream;
 
 use std::time::Duration;
 

@@ -103,6 +103,7 @@ impl HttpSink {
             &self.host,
             self.port,
             &self.tls,
+            &crate::upstream::connector::ClientTls::default(),
             Some(&self.host),
             self.timeout,
         )

@@ -123,6 +123,7 @@ pub async fn exchange(
             client_host: None,
             hash_key: None,
             timeouts: target.timeouts,
+            client_cert: None,
         },
     )
     .await;
