@@ -137,7 +137,7 @@ impl EtcdStore {
         if let Some(c) = guard.as_ref() {
             return Ok(c.clone());
         }
-        let (endpoints, opts) = connect_options(&self.cfg);
+        let (endpoints, opts) = connect_options(&self.cfg)?;
         let c = self.bounded(Client::connect(endpoints, Some(opts))).await?;
         *guard = Some(c.clone());
         Ok(c)

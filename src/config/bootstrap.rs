@@ -758,6 +758,14 @@ impl BootstrapConfig {
                 "mixes http:// and https:// endpoints: use one scheme for all".into(),
             ));
         }
+        if schemes.iter().any(|t| *t) && !etcd.tls.verify {
+            return Err((
+                "deployment.etcd.tls.verify",
+                "`false` is not supported: put etcd's CA certificate in \
+                 apisix.ssl.ssl_trusted_certificate instead"
+                    .into(),
+            ));
+        }
         if etcd.tls.cert.is_some() != etcd.tls.key.is_some() {
             return Err((
                 "deployment.etcd.tls",

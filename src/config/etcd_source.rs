@@ -186,7 +186,7 @@ impl EtcdSync {
 
     async fn connect(&self) -> Result<Client, SyncError> {
         let timeout = Duration::from_secs(self.cfg.timeout);
-        let (endpoints, opts) = connect_options(&self.cfg);
+        let (endpoints, opts) = connect_options(&self.cfg)?;
         with_timeout(timeout, Client::connect(endpoints, Some(opts))).await
     }
 
@@ -469,8 +469,13 @@ where
     }
 }
 
-/// Endpoints and connection options for `deployment.etcd` (shared with the Admin API).
-pub fn connect_options(cfg: &EtcdSection) -> (Vec<String>, ConnectOptions) {
+/// Endpoints and connection options for `deployment.etcd` (shared with the
+/// Admin API). `https://` endpoints get TLS: etcd's certificate checked
+/// against `apisix.ssl.ssl_trusted_certificate` (and `tls.sni`), and the
+/// client certificate of `tls.cert`/`tls.key` when etcd asks for one.
+pub fn connect_options(
+    cfg: &EtcdSection,
+) -> Result<(Vec<String>, ConnectOptions), etcd_client::Error> {
     let timeout = Duration::from_secs(cfg.timeout);
     let mut opts = ConnectOptions::new()
         .with_connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -482,12 +487,35 @@ pub fn connect_options(cfg: &EtcdSection) -> (Vec<String>, ConnectOptions) {
     if let (Some(u), Some(p)) = (&cfg.user, &cfg.password) {
         opts = opts.with_user(u.clone(), p.clone());
     }
+    if cfg.host.iter().any(|h| h.starts_with("https://")) {
+        opts = opts.with_tls(etcd_tls(cfg)?);
+    }
     let endpoints = cfg
         .host
         .iter()
         .map(|h| h.trim_start_matches("http://").to_string())
         .collect();
-    (endpoints, opts)
+    Ok((endpoints, opts))
+}
+
+/// TLS towards etcd (`deployment.etcd.tls`).
+fn etcd_tls(cfg: &EtcdSection) -> Result<etcd_client::TlsOptions, etcd_client::Error> {
+    use etcd_client::{Certificate, Identity, TlsOptions};
+    let read = |p: &std::path::Path| {
+        crate::tls::files::read_pem(p)
+            .map_err(|e| etcd_client::Error::InvalidArgs(format!("deployment.etcd.tls: {e}")))
+    };
+    let mut tls = TlsOptions::new();
+    if let Some(ca) = crate::tls::trust::pem() {
+        tls = tls.ca_certificate(Certificate::from_pem(ca));
+    }
+    if let (Some(cert), Some(key)) = (&cfg.tls.cert, &cfg.tls.key) {
+        tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+    }
+    if let Some(sni) = &cfg.tls.sni {
+        tls = tls.domain_name(sni.clone());
+    }
+    Ok(tls)
 }
 
 #[cfg(test)]

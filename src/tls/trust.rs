@@ -18,59 +18,84 @@ const SYSTEM_BUNDLES: [&str; 6] = [
     "/etc/ssl/cert.pem",
 ];
 
-fn slot() -> &'static OnceLock<Arc<RootCertStore>> {
-    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
-    &ROOTS
+/// The trusted CAs: for rustls, and the PEM text they came from (for
+/// clients that take PEM, as etcd's gRPC client does; None for the roots
+/// built into strait).
+#[derive(Debug)]
+struct Trusted {
+    roots: Arc<RootCertStore>,
+    pem: Option<String>,
+}
+
+fn slot() -> &'static OnceLock<Trusted> {
+    static TRUSTED: OnceLock<Trusted> = OnceLock::new();
+    &TRUSTED
 }
 
 /// Load `ssl_trusted_certificate` and put it in service (the first call wins).
 pub fn load(setting: &str) -> Result<(), String> {
-    let roots = if setting == "system" {
-        system_roots()
+    let trusted = if setting == "system" {
+        system()
     } else {
-        file_roots(Path::new(setting))?
+        let text = super::files::read_pem(Path::new(setting))?;
+        let roots = pem_roots(&text).map_err(|e| format!("{setting}: {e}"))?;
+        Trusted {
+            roots: Arc::new(roots),
+            pem: Some(text),
+        }
     };
     tracing::info!(
-        certificates = roots.len(),
+        certificates = trusted.roots.len(),
         source = setting,
         "trusted CA certificates loaded"
     );
-    let _ = slot().set(Arc::new(roots));
+    let _ = slot().set(trusted);
     Ok(())
 }
 
 /// The trusted roots in service: as loaded, else the system's.
 pub fn roots() -> Arc<RootCertStore> {
-    slot().get_or_init(|| Arc::new(system_roots())).clone()
+    slot().get_or_init(system).roots.clone()
+}
+
+/// The trusted CAs as PEM (None: the roots built into strait).
+pub fn pem() -> Option<String> {
+    slot().get_or_init(system).pem.clone()
 }
 
 /// The first system bundle found; the Mozilla set compiled into strait when
 /// there is none (a minimal container image, say).
-fn system_roots() -> RootCertStore {
+fn system() -> Trusted {
     for path in SYSTEM_BUNDLES {
-        if let Ok(roots) = file_roots(Path::new(path)) {
-            if !roots.is_empty() {
-                return roots;
-            }
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        if let Ok(roots) = pem_roots(&text) {
+            return Trusted {
+                roots: Arc::new(roots),
+                pem: Some(text),
+            };
         }
     }
     tracing::info!("no system CA bundle found; using the Mozilla roots built into strait");
-    RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    Trusted {
+        roots: Arc::new(RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        }),
+        pem: None,
     }
 }
 
-/// Every CA certificate of a PEM file (certificates that cannot be roots are skipped).
-pub fn file_roots(path: &Path) -> Result<RootCertStore, String> {
+/// Every CA certificate of a PEM text; bundles are read leniently (a block
+/// that does not parse, or cannot be a root, is skipped).
+fn pem_roots(text: &str) -> Result<RootCertStore, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
-    let text = super::files::read_pem(path)?;
-    // Bundles are read leniently: a block that does not parse is skipped.
     let certs = CertificateDer::pem_slice_iter(text.as_bytes()).filter_map(Result::ok);
     let mut roots = RootCertStore::empty();
     let (added, _ignored) = roots.add_parsable_certificates(certs);
     if added == 0 {
-        return Err(format!("{}: no usable CA certificate", path.display()));
+        return Err("no usable CA certificate".into());
     }
     Ok(roots)
 }

@@ -15,8 +15,21 @@ use tempfile::TempDir;
 
 use super::free_port;
 
+/// TLS of an etcd started with [`Etcd::start_tls`]: PEM files in its dir.
+pub struct EtcdTls {
+    /// The CA that issued etcd's certificate and the clients'.
+    pub ca: PathBuf,
+    /// A client certificate etcd accepts.
+    pub client_cert: PathBuf,
+    /// Its key.
+    pub client_key: PathBuf,
+    /// Require client certificates (`--client-cert-auth`).
+    pub client_auth: bool,
+}
+
 /// A running (or stopped) single-member etcd.
 pub struct Etcd {
+    tls: Option<EtcdTls>,
     name: String,
     client_port: u16,
     active_port: u16,
@@ -28,12 +41,44 @@ pub struct Etcd {
 impl Etcd {
     /// Start a fresh etcd and wait until it answers.
     pub async fn start() -> Etcd {
+        Etcd::start_with(None).await
+    }
+
+    /// Start an etcd serving clients over TLS with a certificate for
+    /// `etcd.test` and `127.0.0.1` from `pki`; with `client_auth`, it also
+    /// requires client certificates issued by `pki`.
+    pub async fn start_tls(pki: &super::tls::Pki, client_auth: bool) -> Etcd {
+        let server = pki.server(&["etcd.test", "127.0.0.1"], super::tls::KeyKind::Ecdsa);
+        let client = pki.client("strait");
+        Etcd::start_with(Some((pki.ca.clone(), server, client, client_auth))).await
+    }
+
+    /// Start with TLS when given (CA, server and client certificates, client auth).
+    async fn start_with(
+        tls: Option<(String, super::tls::Issued, super::tls::Issued, bool)>,
+    ) -> Etcd {
         let dir = tempfile::Builder::new()
             .prefix("strait-etcd-")
             .tempdir()
             .expect("temp dir for etcd");
+        let tls = tls.map(|(ca, server, client, client_auth)| {
+            let write = |name: &str, text: &str| {
+                let p = dir.path().join(name);
+                std::fs::write(&p, text).expect("write a PEM file");
+                p
+            };
+            write("server.crt", &server.cert);
+            write("server.key", &server.key);
+            EtcdTls {
+                ca: write("ca.pem", &ca),
+                client_cert: write("client.crt", &client.cert),
+                client_key: write("client.key", &client.key),
+                client_auth,
+            }
+        });
         let client_port = free_port();
         let mut etcd = Etcd {
+            tls,
             name: format!("n{client_port}"),
             client_port,
             active_port: client_port,
@@ -45,9 +90,15 @@ impl Etcd {
         etcd
     }
 
-    /// `http://127.0.0.1:{client port}` — what the gateway is configured with.
+    /// `http(s)://127.0.0.1:{client port}` — what the gateway is configured with.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
+    }
+
+    /// Its TLS files, when started with [`Etcd::start_tls`].
+    pub fn tls(&self) -> Option<&EtcdTls> {
+        self.tls.as_ref()
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -70,9 +121,23 @@ impl Etcd {
             .append(true)
             .open(self.log_path())
             .expect("etcd log file");
-        let client_url = format!("http://127.0.0.1:{client_port}");
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let client_url = format!("{scheme}://127.0.0.1:{client_port}");
         let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
-        let child = Command::new("etcd")
+        let mut cmd = Command::new("etcd");
+        if let Some(tls) = &self.tls {
+            let dir = tls.ca.parent().expect("the PEM files' dir");
+            cmd.arg("--cert-file")
+                .arg(dir.join("server.crt"))
+                .arg("--key-file")
+                .arg(dir.join("server.key"));
+            if tls.client_auth {
+                cmd.arg("--client-cert-auth")
+                    .arg("--trusted-ca-file")
+                    .arg(&tls.ca);
+            }
+        }
+        let child = cmd
             .arg("--name")
             .arg(&self.name)
             .arg("--data-dir")
@@ -130,10 +195,27 @@ impl Etcd {
 
     /// A client on the port etcd currently listens on.
     async fn client(&self) -> Result<Client, etcd_client::Error> {
-        let opts = ConnectOptions::new()
+        let mut opts = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(2))
             .with_timeout(Duration::from_secs(5));
-        Client::connect([format!("127.0.0.1:{}", self.active_port)], Some(opts)).await
+        let endpoint = match &self.tls {
+            Some(tls) => {
+                let read = |p: &PathBuf| std::fs::read_to_string(p).expect("read a PEM file");
+                let mut o = etcd_client::TlsOptions::new()
+                    .ca_certificate(etcd_client::Certificate::from_pem(read(&tls.ca)))
+                    .domain_name("etcd.test");
+                if tls.client_auth {
+                    o = o.identity(etcd_client::Identity::from_pem(
+                        read(&tls.client_cert),
+                        read(&tls.client_key),
+                    ));
+                }
+                opts = opts.with_tls(o);
+                format!("https://127.0.0.1:{}", self.active_port)
+            }
+            None => format!("127.0.0.1:{}", self.active_port),
+        };
+        Client::connect([endpoint], Some(opts)).await
     }
 
     async fn must_client(&self) -> Client {

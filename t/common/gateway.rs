@@ -55,6 +55,8 @@ pub struct GatewayOpts {
     /// Extra keys of `apisix.ssl` (4-space indented) next to the `listen`
     /// entry the harness writes (a free loopback port).
     pub ssl_yaml: String,
+    /// Extra keys of `deployment.etcd` (4-space indented, e.g. `tls:`).
+    pub etcd_yaml: String,
 }
 
 /// The admin key of gateways started with [`GatewayOpts::with_admin`].
@@ -78,6 +80,7 @@ impl Default for GatewayOpts {
             env: Vec::new(),
             apisix_yaml: String::new(),
             ssl_yaml: String::new(),
+            etcd_yaml: String::new(),
         }
     }
 }
@@ -160,6 +163,12 @@ impl GatewayOpts {
         self
     }
 
+    /// Add keys to `deployment.etcd` (4-space indented).
+    pub fn etcd_yaml(mut self, yaml: &str) -> GatewayOpts {
+        self.etcd_yaml.push_str(yaml);
+        self
+    }
+
     /// Set `worker_shutdown_timeout` (`"5s"`, `"500ms"`).
     pub fn shutdown_timeout(mut self, t: &str) -> GatewayOpts {
         self.shutdown_timeout = t.to_string();
@@ -238,7 +247,7 @@ impl Gateway {
             "apisix:\n  node_listen:\n    - ip: 127.0.0.1\n      port: {proxy_port}\n  status:\n    ip: 127.0.0.1\n    port: {status_port}\n\
              {apisix_extra}  ssl:\n    listen:\n      - ip: 127.0.0.1\n        port: {ssl_port}\n{ssl_extra}\
              nginx_config:\n  worker_processes: 2\n  error_log_level: info\n  worker_shutdown_timeout: {shutdown}\n\
-             deployment:\n{role}  etcd:\n    host:\n      - \"{etcd}\"\n    prefix: {prefix}\n    timeout: {timeout}\n    resync_delay: 0.2\n\
+             deployment:\n{role}  etcd:\n    host:\n      - \"{etcd}\"\n    prefix: {prefix}\n    timeout: {timeout}\n    resync_delay: 0.2\n{etcd_extra}\
              plugin_attr:\n  prometheus:\n    export_addr:\n      ip: 127.0.0.1\n      port: {metrics_port}\n{attrs}\
              strait:\n  data_dir: {data_dir}\n  snapshot_file: {snapshot}\n{extra}",
             shutdown = opts.shutdown_timeout,
@@ -250,6 +259,7 @@ impl Gateway {
             attrs = opts.plugin_attr_yaml,
             apisix_extra = opts.apisix_yaml,
             ssl_extra = opts.ssl_yaml,
+            etcd_extra = opts.etcd_yaml,
         );
         if let Some(key) = &opts.data_key {
             let data = dir.path().join("data");

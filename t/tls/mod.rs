@@ -3,6 +3,7 @@
 //! handshakes, per-object TLS versions, HTTP/2 through ALPN and h2c,
 //! client-certificate verification, upstream TLS, gRPC, and etcd over TLS.
 
+mod control_plane;
 mod grpc;
 mod http2;
 mod mtls;
