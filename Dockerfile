@@ -2,7 +2,7 @@
 # Node image, ship a small Debian runtime with only the binary, conf/,
 # lua-plugins/ and the dashboard's static files (served at :9180/ui/).
 #   docker build -t strait .
-#   docker run -p 9080:9080 -p 7085:7085 -v $PWD/conf:/opt/strait/conf strait
+#   docker run -p 9080:9080 -p 9443:9443 -p 7085:7085 -v $PWD/conf:/opt/strait/conf strait
 # The Admin API and the dashboard (:9180/ui/) listen on loopback by default;
 # to reach them from the host, set deployment.admin.admin_listen.ip and
 # allow_admin in the mounted conf/config.yaml and publish -p 9180:9180.
@@ -36,7 +36,7 @@ COPY --from=dashboard /src/dashboard/dist ./dashboard/dist
 RUN mkdir -p .data && chown strait .data
 USER strait
 # proxy, admin API and dashboard (/ui/), status
-EXPOSE 9080 9180 7085
+EXPOSE 9080 9443 9180 7085
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/strait"]
 CMD ["-c", "/opt/strait/conf/config.yaml"]

@@ -27,7 +27,7 @@ else
 fi
 
 cat <<MSG
-proxy:     http://127.0.0.1:9080
+proxy:     http://127.0.0.1:9080  https://127.0.0.1:9443 (certificates: /apisix/admin/ssls; README "TLS and HTTP/2")
 status:    http://127.0.0.1:7085/status  (ready: /status/ready)
 admin:     http://127.0.0.1:9180/apisix/admin  (key: cat $DATA/admin_key.admin, created at first start)
 dashboard: http://127.0.0.1:9180/ui/  (sign in with that key)

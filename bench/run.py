@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import procs, report, scenarios  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-ALL = "1,2,3,4,5,6,7,8"
+ALL = "1,2,3,4,5,6,7,8,9"
 
 
 def main():
@@ -32,7 +32,7 @@ def main():
     ap.add_argument("--binary", default=str(ROOT / "target/release/strait"))
     args = ap.parse_args()
     only = {s.strip() for s in args.only.split(",")}
-    for tool in ["etcd", "nginx", "wrk", "taskset"]:
+    for tool in ["etcd", "nginx", "wrk", "taskset", "openssl"]:
         if not shutil.which(tool):
             sys.exit(f"missing {tool}: run .ci/install-deps.sh --bench")
     if not Path(args.binary).exists():
@@ -46,12 +46,14 @@ def main():
             etcd_url = procs.start_etcd(p)
             upstream = procs.start_upstream(p)
             stream_port = procs.free_port()
-            nginx, nginx_stream = procs.start_nginx_proxy(p, upstream, stream_port)
+            tls = procs.make_cert(p)
+            nginx, nginx_tls, nginx_stream = procs.start_nginx_proxy(p, upstream, stream_port, tls)
             strait = procs.Strait(p, args.binary, etcd_url)
             bench = scenarios.Bench(
                 strait, procs.nginx_worker(p, "nginx-proxy"), etcd_url, upstream, nginx, seconds, repeat
             )
             bench.stream_port, bench.nginx_stream_port = stream_port, nginx_stream
+            bench.nginx_tls_port, bench.tls = nginx_tls, tls
             if "3" in only:
                 bench.far_upstream_port = procs.start_upstream(p, procs.PROXY_CORE, "upstream-far")
             scenarios.setup_routes(bench)
@@ -63,6 +65,7 @@ def main():
                 ("5", scenarios.churn),
                 ("4", scenarios.many_routes),
                 ("8", scenarios.llm),
+                ("9", scenarios.tls),
             ]
             for key, step in steps:
                 if key in only or (key == "4" and "7" in only):

@@ -68,8 +68,10 @@ fn main() -> ExitCode {
 fn run(cfg: BootstrapConfig, config: PathBuf) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         // Admin API changes are logged whatever the level (an audit trail).
+        // rustls warns per handshake about what clients send (an IP address
+        // as SNI, from wrk or OpenSSL clients): strait counts failures itself.
         tracing_subscriber::EnvFilter::new(format!(
-            "{},strait::admin::audit=info",
+            "{},strait::admin::audit=info,rustls=error",
             cfg.nginx_config.error_log_level.as_filter()
         ))
     });

@@ -153,12 +153,31 @@ def start_upstream(procs, core=CLIENT_CORE, name="upstream"):
     return port
 
 
-def start_nginx_proxy(procs, upstream_port, stream_port):
-    """nginx `proxy_pass` with upstream keep-alive: the baseline proxy; and a
-    second server streaming (unbuffered) to the paced SSE mock on
-    `stream_port`. Returns both listening ports."""
+def make_cert(procs):
+    """A self-signed ECDSA P-256 certificate for `bench.test`, made with the
+    openssl CLI: (cert path, key path), served by nginx and strait alike."""
+    d = procs.dir / "tls"
+    d.mkdir(exist_ok=True)
+    cert, key = d / "bench.crt", d / "bench.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "30", "-subj", "/CN=bench.test",
+         "-addext", "subjectAltName=DNS:bench.test"],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def start_nginx_proxy(procs, upstream_port, stream_port, tls):
+    """nginx `proxy_pass` with upstream keep-alive: the baseline proxy, on
+    plain HTTP and on TLS with the `tls` (cert, key) pair; and a server
+    streaming (unbuffered) to the paced SSE mock on `stream_port`. Returns
+    the HTTP, TLS and streaming ports."""
     port = free_port()
+    tls_port = free_port()
     stream_proxy_port = free_port()
+    cert, key = tls
     _nginx(
         procs,
         "nginx-proxy",
@@ -175,6 +194,10 @@ def start_nginx_proxy(procs, upstream_port, stream_port):
   }}
   server {{
     listen 127.0.0.1:{port} backlog=4096;
+    listen 127.0.0.1:{tls_port} ssl backlog=4096;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
     location / {{
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -187,7 +210,7 @@ def start_nginx_proxy(procs, upstream_port, stream_port):
         PROXY_CORE,
     )
     wait_http(f"http://127.0.0.1:{port}/hello", expect=200)
-    return port, stream_proxy_port
+    return port, tls_port, stream_proxy_port
 
 
 LITELLM = Path(__file__).resolve().parents[2] / ".data/litellm/bin/litellm"
@@ -229,6 +252,7 @@ class Strait:
     def __init__(self, procs, binary, etcd_url, name="strait", extra_yaml=""):
         self.procs = procs
         self.proxy_port = free_port()
+        self.ssl_port = free_port()
         self.status_port = free_port()
         self.admin_port = free_port()
         self.metrics_port = free_port()
@@ -239,7 +263,10 @@ class Strait:
             f"""apisix:
   node_listen: [{{ip: 127.0.0.1, port: {self.proxy_port}}}]
   status: {{ip: 127.0.0.1, port: {self.status_port}}}
-  ssl: {{enable: false}}
+  ssl:
+    listen: [{{ip: 127.0.0.1, port: {self.ssl_port}}}]
+    # wrk sends no usable SNI for an IP address: look up bench.test instead.
+    fallback_sni: bench.test
 nginx_config:
   worker_processes: 1
   error_log_level: error
@@ -268,6 +295,9 @@ strait:
 
     def url(self, path):
         return f"http://127.0.0.1:{self.proxy_port}{path}"
+
+    def tls_url(self, path):
+        return f"https://127.0.0.1:{self.ssl_port}{path}"
 
     def admin_url(self, path):
         return f"http://127.0.0.1:{self.admin_port}/apisix/admin{path}"

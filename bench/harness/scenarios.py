@@ -47,6 +47,9 @@ class Bench:
     # bench, and nginx's unbuffered proxy to it.
     stream_port: int = 0
     nginx_stream_port: int = 0
+    # Scenario 9: nginx's TLS port and the (cert, key) both proxies serve.
+    nginx_tls_port: int = 0
+    tls: tuple = ()
     rows: list = field(default_factory=list)
     figures: dict = field(default_factory=dict)
     commands: list = field(default_factory=list)
@@ -169,6 +172,34 @@ def setup_routes(bench):
     )
     for path, headers in [("/hello", {}), ("/limited", {}), ("/keyed", {"apikey": "bench-key"}), ("/lua", {})]:
         wait_http(s.url(path), expect=200, headers=headers)
+
+
+def tls(bench):
+    """9. HTTPS (TLS 1.3, keep-alive): strait vs its own HTTP and vs nginx with the same certificate."""
+    s = bench.strait
+    cert, key = bench.tls
+    config_io.admin_put(
+        s, "/ssls/bench", {"cert": cert.read_text(), "key": key.read_text(), "snis": ["bench.test"]}
+    )
+    wait_http_tls = f"https://127.0.0.1:{bench.nginx_tls_port}/hello"
+    runs = _rotating(
+        bench,
+        [
+            ("strait-http", s.url("/hello"), ()),
+            ("strait-https", s.tls_url("/hello"), ()),
+            ("nginx-https", wait_http_tls, ()),
+        ],
+        cpu_pids={"strait-http": s.pid, "strait-https": s.pid, "nginx-https": bench.nginx_pid},
+    )
+    scen = "9. TLS"
+    bench.rows.append(_row(scen, "strait, HTTP", runs["strait-http"]))
+    https = _row(scen, "strait, HTTPS", runs["strait-https"], "strait HTTP", runs["strait-http"])
+    nginx = _row(scen, "nginx, HTTPS (same certificate)", runs["nginx-https"])
+    vs_nginx = https.rps.median / nginx.rps.median
+    https.note = (https.note + "; " if https.note else "") + f"{vs_nginx:.3f} × nginx HTTPS"
+    bench.rows += [https, nginx]
+    bench.figures["https_vs_http"] = https.ratio
+    bench.figures["https_vs_nginx"] = vs_nginx
 
 
 def core_ratio(bench):
