@@ -22,6 +22,7 @@ fi
 if [ "${1:-}" = "--bench" ]; then                                      # make bench baselines
   command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
   command -v wrk   >/dev/null 2>&1 || missing+=(wrk)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)             # scenario 9's certificate
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
