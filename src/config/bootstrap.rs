@@ -946,6 +946,42 @@ mod tests {
     }
 
     #[test]
+    fn tls_settings_are_checked() {
+        let bad = [
+            ("apisix:\n  ssl:\n    ssl_protocols: TLSv1.1\n", "apisix.ssl.ssl_protocols"),
+            (
+                "apisix:\n  ssl:\n    listen:\n      - port: 9443\n        enable_http3: true\n",
+                "apisix.ssl.listen.enable_http3",
+            ),
+            ("apisix:\n  ssl:\n    ssl_cert: a.crt\n", "apisix.ssl.ssl_cert"),
+            (
+                "deployment:\n  admin:\n    https_admin: true\n",
+                "deployment.admin.admin_api_mtls",
+            ),
+            (
+                "deployment:\n  etcd:\n    host: [\"https://a:2379\", \"http://b:2379\"]\n",
+                "deployment.etcd.host",
+            ),
+            (
+                "deployment:\n  etcd:\n    host: [\"https://a:2379\"]\n    tls:\n      verify: false\n",
+                "deployment.etcd.tls.verify",
+            ),
+            (
+                "deployment:\n  etcd:\n    tls:\n      cert: c.pem\n",
+                "deployment.etcd.tls",
+            ),
+        ];
+        for (yaml, key) in bad {
+            let e = parse(yaml).unwrap_err().to_string();
+            assert!(e.contains(&format!("{key}:")), "{yaml}: {e}");
+        }
+        let c = parse("apisix:\n  ssl:\n    listen:\n      - ip: 127.0.0.1\n").unwrap();
+        assert_eq!(c.apisix.ssl.addrs(false)[0].to_string(), "127.0.0.1:9443");
+        let off = parse("apisix:\n  ssl:\n    enable: false\n").unwrap();
+        assert!(off.apisix.ssl.addrs(false).is_empty());
+    }
+
+    #[test]
     fn standalone_role() {
         let c = parse(
             "deployment:\n  role: data_plane\n  role_data_plane:\n    config_provider: yaml\n",

@@ -376,7 +376,13 @@ fn compile(kind: ResourceKind, meta: ItemMeta, value: &[u8]) -> Result<Compiled,
     if kind == ResourceKind::Ssl {
         crate::tls::ssl_object::decrypt_keys(&mut json)?;
     }
-    compile_value(kind, meta, &mut json, true)
+    let compiled = compile_value(kind, meta, &mut json, true)?;
+    if let Compiled::Ssl(ssl, _) = &compiled {
+        // Reported once, as the item goes into service (not by the Admin
+        // API's check of the same item).
+        ssl.warn_if_expired();
+    }
+    Ok(compiled)
 }
 
 /// Check a parsed value against its schema, then compile it (the typed
@@ -405,7 +411,6 @@ fn compile_value(
         }
         ResourceKind::Ssl => {
             let ssl = crate::tls::SslObject::compile(meta.id.clone(), json)?;
-            ssl.warn_if_expired();
             // The private keys live in the compiled object only.
             if let Some(m) = json.as_object_mut() {
                 m.remove("key");

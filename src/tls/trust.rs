@@ -99,3 +99,20 @@ fn pem_roots(text: &str) -> Result<RootCertStore, String> {
     }
     Ok(roots)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_file_must_exist_and_hold_a_ca() {
+        let e = load("/nonexistent/ca.pem").unwrap_err();
+        assert!(e.starts_with("cannot read /nonexistent/ca.pem"), "{e}");
+        assert_eq!(
+            pem_roots("no PEM here").unwrap_err(),
+            "no usable CA certificate"
+        );
+        let ca = rcgen::generate_simple_self_signed(vec!["ca.test".to_string()]).unwrap();
+        assert_eq!(pem_roots(&ca.cert.pem()).unwrap().len(), 1);
+    }
+}

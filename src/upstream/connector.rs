@@ -271,7 +271,14 @@ impl ResolvesClientCert for Identity {
 /// Accepts any server certificate (`tls.verify: false`, APISIX's default),
 /// while still checking handshake signatures so the session is well-formed.
 #[derive(Debug)]
-struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+pub struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl NoVerify {
+    /// A verifier checking signatures with `provider`'s algorithms.
+    pub fn new(provider: Arc<rustls::crypto::CryptoProvider>) -> NoVerify {
+        NoVerify(provider)
+    }
+}
 
 impl ServerCertVerifier for NoVerify {
     fn verify_server_cert(

@@ -126,9 +126,9 @@ impl ClientCert {
             ClientCert::None => Ok(None),
             ClientCert::Inline(k) => Ok(Some(k.clone())),
             ClientCert::Ssl(id) => {
-                let ssl = ssls
-                    .get(id)
-                    .ok_or_else(|| format!("failed to get ssl cert: ssl id [{id}] not exits"))?;
+                let ssl = ssls.get(id).ok_or_else(|| {
+                    format!("failed to get ssl cert: ssl id [{id}] does not exist")
+                })?;
                 if ssl.kind != crate::tls::ssl_object::SslType::Client {
                     return Err(format!(
                         "failed to get ssl cert: ssl id [{id}]: ssl type should be 'client'"
